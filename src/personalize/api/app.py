@@ -1,0 +1,65 @@
+"""The litestar application factory. Controllers are thin: they translate HTTP to services."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from litestar import Litestar
+from litestar.openapi import OpenAPIConfig
+
+from personalize import __version__
+from personalize.api import ingest, items, ops, profiles
+from personalize.api.errors import EXCEPTION_HANDLERS
+from personalize.api.middleware import timing_middleware
+from personalize.clock import Clock
+from personalize.service.runtime import Runtime
+from personalize.settings import Settings, get_settings
+
+ROUTES = [
+    ingest.ingest_events,
+    profiles.get_profile,
+    profiles.patch_traits,
+    profiles.get_session,
+    items.put_items,
+    items.get_item,
+    ops.live,
+    ops.ready,
+    ops.metrics,
+]
+
+
+def create_app(settings: Settings | None = None, clock: Clock | None = None) -> Litestar:
+    settings = settings or get_settings()
+
+    @asynccontextmanager
+    async def lifespan(app: Litestar) -> AsyncIterator[None]:
+        runtime = Runtime.build(settings, clock)
+        app.state.runtime = runtime
+        try:
+            yield
+        finally:
+            await runtime.close()
+
+    return Litestar(
+        route_handlers=ROUTES,
+        lifespan=[lifespan],
+        exception_handlers=EXCEPTION_HANDLERS,
+        middleware=[timing_middleware],
+        request_max_body_size=settings.max_body_bytes,
+        openapi_config=OpenAPIConfig(
+            title="personalize",
+            version=__version__,
+            description="Real-time personalization and next-best-offer API for online stores.",
+        ),
+        debug=False,
+    )
+
+
+def app_from_env() -> Litestar:
+    """Entry point for ASGI servers (granian/uvicorn --factory)."""
+    from personalize.logging_setup import configure
+
+    settings = get_settings()
+    configure(settings.log_level)
+    return create_app(settings)

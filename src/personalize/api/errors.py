@@ -1,0 +1,84 @@
+"""One error shape for every 4xx/5xx: {"error": code, "field": name|null, "detail": text}."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from litestar import MediaType, Request, Response
+from litestar.exceptions import HTTPException, NotFoundException, ValidationException
+from litestar.status_codes import HTTP_500_INTERNAL_SERVER_ERROR
+
+from personalize.metrics import REDIS_ERRORS
+from personalize.service.ingest import BadBatch, BatchTooLarge
+from personalize.store.client import StoreUnavailable
+
+log = logging.getLogger("personalize.api")
+
+
+class ApiError(Exception):
+    def __init__(self, status: int, code: str, detail: str, field: str | None = None) -> None:
+        super().__init__(detail)
+        self.status, self.code, self.detail, self.field = status, code, detail, field
+
+
+def _body(code: str, detail: str, field: str | None = None, **extra: Any) -> dict[str, Any]:
+    return {"error": code, "field": field, "detail": detail, **extra}
+
+
+def _json(status: int, body: dict[str, Any]) -> Response[dict[str, Any]]:
+    return Response(body, status_code=status, media_type=MediaType.JSON)
+
+
+def api_error(_: Request[Any, Any, Any], exc: ApiError) -> Response[dict[str, Any]]:
+    return _json(exc.status, _body(exc.code, exc.detail, exc.field))
+
+
+def bad_batch(_: Request[Any, Any, Any], exc: BadBatch) -> Response[dict[str, Any]]:
+    return _json(400, _body("bad_request", exc.reason, exc.field))
+
+
+def batch_too_large(_: Request[Any, Any, Any], exc: BatchTooLarge) -> Response[dict[str, Any]]:
+    return _json(413, _body("batch_too_large", str(exc), "events", limit=exc.limit))
+
+
+def store_unavailable(_: Request[Any, Any, Any], exc: StoreUnavailable) -> Response[dict[str, Any]]:
+    REDIS_ERRORS.labels(operation="request").inc()
+    log.warning("redis unavailable", extra={"fields": {"error": str(exc)[:200]}})
+    return Response(
+        _body("storage_unavailable", "the state store did not answer in time; retry later"),
+        status_code=503, media_type=MediaType.JSON, headers={"Retry-After": "1"},
+    )
+
+
+def validation_error(_: Request[Any, Any, Any], exc: ValidationException) -> Response[dict[str, Any]]:
+    extra = exc.extra if isinstance(exc.extra, list) else []
+    field = None
+    detail = exc.detail
+    if extra and isinstance(extra[0], dict):
+        field = extra[0].get("key")
+        detail = extra[0].get("message") or detail
+    return _json(400, _body("validation_error", str(detail), field, errors=extra))
+
+
+def http_error(_: Request[Any, Any, Any], exc: HTTPException) -> Response[dict[str, Any]]:
+    code = "not_found" if isinstance(exc, NotFoundException) else "http_error"
+    if exc.status_code == 413:
+        code = "body_too_large"
+    return _json(exc.status_code, _body(code, str(exc.detail)))
+
+
+def unexpected(_: Request[Any, Any, Any], exc: Exception) -> Response[dict[str, Any]]:
+    log.exception("unhandled error", exc_info=exc)
+    return _json(HTTP_500_INTERNAL_SERVER_ERROR, _body("internal_error", "unexpected error; it has been logged"))
+
+
+EXCEPTION_HANDLERS: dict[type[Exception], Any] = {
+    ApiError: api_error,
+    BadBatch: bad_batch,
+    BatchTooLarge: batch_too_large,
+    StoreUnavailable: store_unavailable,
+    ValidationException: validation_error,
+    HTTPException: http_error,
+    Exception: unexpected,
+}

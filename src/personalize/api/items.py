@@ -1,0 +1,42 @@
+"""Catalog: PUT /v1/items (batch upsert), GET /v1/items/{item_id}."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import msgspec
+from litestar import Request, get, put
+from litestar.params import FromPath, JSONBody
+
+from personalize.api.errors import ApiError
+from personalize.domain.items import ItemBatch
+from personalize.service.runtime import Runtime
+from personalize.store.client import with_deadline
+
+
+class UpsertResult(msgspec.Struct, kw_only=True):
+    upserted: int
+    catalog_size: int
+
+
+@put("/v1/items", summary="Upsert catalog items (at most 1,000 per call)")
+async def put_items(request: Request[Any, Any, Any], data: JSONBody[ItemBatch]) -> UpsertResult:
+    runtime: Runtime = request.app.state.runtime
+    deadline = runtime.settings.redis_timeout_ms
+    n = await with_deadline(runtime.catalog.upsert(data.items), deadline)
+    return UpsertResult(upserted=n, catalog_size=await with_deadline(runtime.catalog.count(), deadline))
+
+
+@get("/v1/items/{item_id:str}", summary="One catalog item")
+async def get_item(request: Request[Any, Any, Any], item_id: FromPath[str]) -> dict[str, Any]:
+    runtime: Runtime = request.app.state.runtime
+    item = await with_deadline(runtime.catalog.get(item_id[:128]), runtime.settings.redis_timeout_ms)
+    if item is None:
+        raise ApiError(404, "not_found", f"no item {item_id[:128]!r}")
+    out: dict[str, Any] = {"id": item_id, **item}
+    out["in_stock"] = item.get("in_stock", "1") == "1"
+    if "price" in item:
+        out["price"] = float(item["price"])
+    if "attributes" in item:
+        out["attributes"] = msgspec.json.decode(item["attributes"])
+    return out

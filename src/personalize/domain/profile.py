@@ -1,0 +1,271 @@
+"""The single customer view, derived from the raw profile counters.
+
+Journey stage (furthest stage the signals show; documented in the README):
+  awareness     any visit
+  discovery     viewed a product or searched
+  interest      3+ product views, or an image zoom / video play, or 60 s+ of product dwell
+  consideration an item added to the cart or a checkout started
+  action        exactly one order
+  usage         two or more orders
+  advocacy      three or more orders, return rate below 20 %, and engaged with email
+                (a click) or a lead form / progressive-profiling traits given
+Segments (with the injected clock): new (first seen <= 30 days ago and at most one
+order), active (seen in the last 30 days), prospect (no order), at_risk (last order
+90-180 days ago), dormant (last order > 180 days ago, or no visit for 180 days),
+loyal (4+ orders, or 3+ orders and revenue >= 300).
+RFM: recency (days since last order <=30:5, <=90:4, <=180:3, <=365:2, else 1),
+frequency (orders 1:1, 2:2, 3-4:3, 5-9:4, 10+:5), monetary (revenue <50:1, <150:2,
+<500:3, <1500:4, else 5); absent for customers without orders.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+import msgspec
+
+DAY = 86_400.0
+STAGES = ("awareness", "discovery", "interest", "consideration", "action", "usage", "advocacy")
+PURPOSES = ("personalization", "marketing", "analytics")
+
+
+class Consent(msgspec.Struct, kw_only=True):
+    personalization: bool | None
+    marketing: bool | None
+    analytics: bool | None
+
+
+class Rfm(msgspec.Struct, kw_only=True):
+    recency: int
+    frequency: int
+    monetary: int
+    code: str
+
+
+class CartLine(msgspec.Struct, kw_only=True):
+    item_id: str
+    quantity: int
+    price: float
+
+
+class Cart(msgspec.Struct, kw_only=True):
+    lines: list[CartLine]
+    value: float
+    items: int
+    updated_at: float | None = None
+
+
+class ProfileView(msgspec.Struct, kw_only=True):
+    customer_id: str
+    user_id: str | None
+    anonymous_id: str | None
+    known: bool
+    first_seen: float | None
+    last_seen: float | None
+    events: int
+    events_by_type: dict[str, int]
+    sessions: int
+    product_views: int
+    dwell_ms: int
+    searches: int
+    cart_adds: int
+    checkouts: int
+    orders: int
+    revenue: float
+    average_order_value: float
+    items_bought: int
+    first_purchase_at: float | None
+    last_purchase_at: float | None
+    days_since_last_purchase: float | None
+    returns: int
+    returned_value: float
+    return_rate: float
+    orders_shipping_paid: int
+    orders_shipping_free: int
+    shipping_paid_ratio: float | None
+    shipping_paid_total: float
+    email_opens: int
+    email_clicks: int
+    last_email_open_at: float | None
+    last_email_click_at: float | None
+    offer_impressions: int
+    offer_accepts: int
+    offer_dismissals: int
+    consent: Consent
+    traits: dict[str, str]
+    stage: str
+    segments: list[str]
+    rfm: Rfm | None
+    cart: Cart
+    propensities: dict[str, Any]
+    merged_visitors: int
+
+
+def _i(raw: Mapping[str, str], name: str) -> int:
+    v = raw.get(name)
+    return int(v) if v else 0
+
+
+def _fl(raw: Mapping[str, str], name: str) -> float:
+    v = raw.get(name)
+    return float(v) if v else 0.0
+
+
+def _opt(raw: Mapping[str, str], name: str) -> float | None:
+    v = raw.get(name)
+    return float(v) if v else None
+
+
+def _consent(raw: Mapping[str, str], purpose: str) -> bool | None:
+    v = raw.get(f"consent:{purpose}")
+    return None if v is None else v == "1"
+
+
+def journey_stage(raw: Mapping[str, str]) -> str:
+    orders = _i(raw, "orders")
+    returns = _i(raw, "returns")
+    engaged = _i(raw, "email_clicks") > 0 or _i(raw, "lead_forms") > 0 or any(k.startswith("trait:") for k in raw)
+    if orders >= 3 and returns / orders < 0.2 and engaged:
+        return "advocacy"
+    if orders >= 2:
+        return "usage"
+    if orders == 1:
+        return "action"
+    if _i(raw, "cart_adds") > 0 or _i(raw, "checkouts") > 0:
+        return "consideration"
+    zooms = _i(raw, "n:image_zoom") + _i(raw, "n:video_play")
+    if _i(raw, "product_views") >= 3 or zooms > 0 or _i(raw, "dwell_ms") >= 60_000:
+        return "interest"
+    if _i(raw, "product_views") > 0 or _i(raw, "searches") > 0:
+        return "discovery"
+    return "awareness"
+
+
+def rfm(raw: Mapping[str, str], now: float) -> Rfm | None:
+    orders = _i(raw, "orders")
+    last = _opt(raw, "last_purchase_ts")
+    if orders == 0 or last is None:
+        return None
+    days = max(0.0, (now - last) / DAY)
+    r = 5 if days <= 30 else 4 if days <= 90 else 3 if days <= 180 else 2 if days <= 365 else 1
+    f = 1 if orders == 1 else 2 if orders == 2 else 3 if orders <= 4 else 4 if orders <= 9 else 5
+    revenue = _fl(raw, "revenue")
+    m = 1 if revenue < 50 else 2 if revenue < 150 else 3 if revenue < 500 else 4 if revenue < 1500 else 5
+    return Rfm(recency=r, frequency=f, monetary=m, code=f"{r}{f}{m}")
+
+
+def segments(raw: Mapping[str, str], now: float) -> list[str]:
+    out: list[str] = []
+    orders = _i(raw, "orders")
+    first = _opt(raw, "first_ts")
+    last = _opt(raw, "last_ts")
+    last_order = _opt(raw, "last_purchase_ts")
+    if first is not None and now - first <= 30 * DAY and orders <= 1:
+        out.append("new")
+    if last is not None and now - last <= 30 * DAY:
+        out.append("active")
+    if orders == 0:
+        out.append("prospect")
+    if last_order is not None:
+        days = (now - last_order) / DAY
+        if 90 < days <= 180:
+            out.append("at_risk")
+        elif days > 180:
+            out.append("dormant")
+    elif last is not None and now - last > 180 * DAY:
+        out.append("dormant")
+    if orders >= 4 or (orders >= 3 and _fl(raw, "revenue") >= 300):
+        out.append("loyal")
+    return out
+
+
+def cart_view(raw_cart: Mapping[str, str]) -> Cart:
+    lines = []
+    for name, qty in raw_cart.items():
+        if name.startswith("q:"):
+            item = name[2:]
+            q = int(qty)
+            if q > 0:
+                lines.append(CartLine(item_id=item, quantity=q, price=float(raw_cart.get(f"p:{item}", 0.0))))
+    lines.sort(key=lambda line: line.item_id)
+    return Cart(
+        lines=lines,
+        value=round(sum(line.price * line.quantity for line in lines), 2),
+        items=sum(line.quantity for line in lines),
+        updated_at=_opt(raw_cart, "updated_ts"),
+    )
+
+
+def build_profile(
+    customer: str,
+    raw: Mapping[str, str],
+    raw_cart: Mapping[str, str],
+    scores: Mapping[str, str],
+    now: float,
+) -> ProfileView:
+    orders = _i(raw, "orders")
+    paid = _i(raw, "orders_shipping_paid")
+    free = _i(raw, "orders_shipping_free")
+    revenue = _fl(raw, "revenue")
+    last_purchase = _opt(raw, "last_purchase_ts")
+    kind, _, ident = customer.partition(":")
+    return ProfileView(
+        customer_id=customer,
+        user_id=ident if kind == "u" else None,
+        anonymous_id=ident if kind == "a" else None,
+        known=kind == "u",
+        first_seen=_opt(raw, "first_ts"),
+        last_seen=_opt(raw, "last_ts"),
+        events=_i(raw, "n"),
+        events_by_type={k[2:]: int(v) for k, v in raw.items() if k.startswith("n:")},
+        sessions=_i(raw, "sessions"),
+        product_views=_i(raw, "product_views"),
+        dwell_ms=_i(raw, "dwell_ms"),
+        searches=_i(raw, "searches"),
+        cart_adds=_i(raw, "cart_adds"),
+        checkouts=_i(raw, "checkouts"),
+        orders=orders,
+        revenue=round(revenue, 2),
+        average_order_value=round(revenue / orders, 2) if orders else 0.0,
+        items_bought=_i(raw, "items_bought"),
+        first_purchase_at=_opt(raw, "first_purchase_ts"),
+        last_purchase_at=last_purchase,
+        days_since_last_purchase=round((now - last_purchase) / DAY, 2) if last_purchase else None,
+        returns=_i(raw, "returns"),
+        returned_value=round(_fl(raw, "returned_value"), 2),
+        return_rate=round(_i(raw, "returns") / orders, 4) if orders else 0.0,
+        orders_shipping_paid=paid,
+        orders_shipping_free=free,
+        shipping_paid_ratio=round(paid / (paid + free), 4) if paid + free else None,
+        shipping_paid_total=round(_fl(raw, "shipping_paid_total"), 2),
+        email_opens=_i(raw, "email_opens"),
+        email_clicks=_i(raw, "email_clicks"),
+        last_email_open_at=_opt(raw, "last_email_open_ts"),
+        last_email_click_at=_opt(raw, "last_email_click_ts"),
+        offer_impressions=_i(raw, "offer_impressions"),
+        offer_accepts=_i(raw, "offer_accepts"),
+        offer_dismissals=_i(raw, "offer_dismissals"),
+        consent=Consent(
+            personalization=_consent(raw, "personalization"),
+            marketing=_consent(raw, "marketing"),
+            analytics=_consent(raw, "analytics"),
+        ),
+        traits={k[6:]: v for k, v in raw.items() if k.startswith("trait:")},
+        stage=journey_stage(raw),
+        segments=segments(raw, now),
+        rfm=rfm(raw, now),
+        cart=cart_view(raw_cart),
+        propensities=_scores(scores),
+        merged_visitors=_i(raw, "merged_visitors"),
+    )
+
+
+def _scores(scores: Mapping[str, str]) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for k, v in scores.items():
+        try:
+            out[k] = float(v)
+        except ValueError:
+            out[k] = v
+    return out

@@ -1,0 +1,254 @@
+"""Translate one storefront event into primitive state operations.
+
+The domain decides *what* changes (counters, session, cart, history, popularity);
+the store applies the operations atomically per customer in one Lua call, after
+checking the event's idempotency key. Operations name keys logically
+("profile", "session:<sid>", ...); the store maps them to real Redis keys.
+
+Logical keys:
+  profile, cart, history, purchased, orders, events (stream), pop, popcat:<category>,
+  session:<sid>, session_items:<sid>, contacts, merged:<from_customer_id>
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from personalize.domain import events as ev
+
+# An operation: (command, logical key or None, *args). Commands are interpreted by
+# store/lua/apply_events.lua; see that file for their exact semantics.
+Op = tuple[Any, ...]
+
+DWELL_FULL_MS = 30_000  # a product viewed this long counts double (dwell weighting)
+
+
+@dataclass(frozen=True, slots=True)
+class OpSettings:
+    session_ttl_s: int
+    recent_items_per_session: int
+    history_items_per_customer: int
+    event_stream_maxlen: int
+
+
+def _f(x: float) -> str:
+    # Floats travel as strings: exact, and Redis parses them for HINCRBYFLOAT/ZINCRBY.
+    return repr(float(x))
+
+
+def interaction_weight(event_type: str, dwell_ms: int | None = None) -> float:
+    weight = ev.ITEM_EVENT_WEIGHTS.get(event_type, 0.0)
+    if dwell_ms:
+        weight *= 1.0 + min(dwell_ms / DWELL_FULL_MS, 1.0)
+    return weight
+
+
+def item_entry(item_id: str, event_type: str, weight: float, ts: float) -> str:
+    """Encoding of one entry of the session-items and history lists."""
+    return f"{item_id}|{event_type}|{weight:.3f}|{ts:.3f}"
+
+
+def parse_item_entry(raw: str) -> tuple[str, str, float, float]:
+    item_id, event_type, weight, ts = raw.rsplit("|", 3)
+    return item_id, event_type, float(weight), float(ts)
+
+
+def page_type_of(event: ev.BaseEvent) -> str | None:
+    if event.context is not None and event.context.page_type is not None:
+        return event.context.page_type
+    if isinstance(event, ev.ProductView):
+        return "product"
+    if isinstance(event, ev.PageView):
+        return "other"
+    if isinstance(event, ev.Search):
+        return "search"
+    return None
+
+
+def _popularity(item_id: str, category: str | None, weight: float, boost: float) -> list[Op]:
+    inc = _f(weight * boost)
+    ops: list[Op] = [("ZINCR", "pop", item_id, inc)]
+    if category:
+        ops.append(("ZINCR", f"popcat:{category}", item_id, inc))
+    return ops
+
+
+def _touch_item(
+    item_id: str, event_type: str, weight: float, ts: float, sid: str | None, cfg: OpSettings
+) -> list[Op]:
+    entry = item_entry(item_id, event_type, weight, ts)
+    ops: list[Op] = [("LPUSHT", "history", entry, cfg.history_items_per_customer)]
+    if sid:
+        ops.append(("LPUSHT", f"session_items:{sid}", entry, cfg.recent_items_per_session))
+    return ops
+
+
+def ops_for_event(
+    event: ev.BaseEvent,
+    *,
+    event_json: bytes,
+    customer: str,
+    popularity_boost: float,
+    cfg: OpSettings,
+) -> list[Op]:
+    """All operations that applying ``event`` to ``customer`` performs (stream append included)."""
+    ts = event.timestamp
+    type_ = type(event).__struct_config__.tag
+    sid = event.session_id
+    ops: list[Op] = [
+        ("HMIN", "profile", "first_ts", _f(ts)),
+        ("HMAX", "profile", "last_ts", _f(ts)),
+        ("HINCR", "profile", "n", 1),
+        ("HINCR", "profile", f"n:{type_}", 1),
+    ]
+    if sid:
+        skey = f"session:{sid}"
+        ops += [
+            ("HSETNX", skey, "first_ts", _f(ts)),
+            ("IFNEW", None, 2),
+            ("HINCR", "profile", "sessions", 1),
+            ("HSET", "profile", "last_session", sid),
+            ("HMAX", skey, "last_ts", _f(ts)),
+            ("HINCR", skey, "n", 1),
+            ("HINCR", skey, f"n:{type_}", 1),
+        ]
+        referrer = event.context.referrer if event.context else None
+        if referrer:
+            ops.append(("HSETNX", skey, "landing_ref", referrer))
+        page_type = page_type_of(event)
+        if page_type is not None:
+            ops.append(("HINCR", skey, f"pt:{page_type}", 1))
+            dwell = getattr(event, "dwell_ms", None)
+            if dwell:
+                ops += [
+                    ("HINCR", skey, f"dw:{page_type}", dwell),
+                    ("HINCR", skey, "dwell_ms", dwell),
+                ]
+    ops += _ops_specific(event, type_, ts, sid, popularity_boost, cfg)
+    ops.append(("XADD", "events", cfg.event_stream_maxlen, "c", customer, "e", event_json.decode()))
+    return ops
+
+
+def _ops_specific(
+    event: ev.BaseEvent, type_: str, ts: float, sid: str | None, boost: float, cfg: OpSettings
+) -> list[Op]:
+    ops: list[Op] = []
+    match event:
+        case ev.ProductView(item_id=item, category=cat, dwell_ms=dwell):
+            w = interaction_weight(type_, dwell)
+            ops += [("HINCR", "profile", "product_views", 1)]
+            if dwell:
+                ops.append(("HINCR", "profile", "dwell_ms", dwell))
+            ops += _touch_item(item, type_, w, ts, sid, cfg)
+            ops += _popularity(item, cat or _ctx_category(event), w, boost)
+        case ev.ImageZoom(item_id=item) | ev.VideoPlay(item_id=item):
+            w = interaction_weight(type_)
+            ops += _touch_item(item, type_, w, ts, sid, cfg)
+            ops += _popularity(item, _ctx_category(event), w, boost)
+        case ev.AddToCart(item_id=item, quantity=qty, price=price, category=cat):
+            w = interaction_weight(type_)
+            ops += [
+                ("HINCR", "profile", "cart_adds", 1),
+                ("HINCR", "cart", f"q:{item}", qty),
+                ("HSET", "cart", f"p:{item}", _f(price)),
+                ("HSET", "cart", "updated_ts", _f(ts)),
+            ]
+            if sid:
+                ops.append(("HINCR", f"session:{sid}", "cart_adds", 1))
+            ops += _touch_item(item, type_, w, ts, sid, cfg)
+            ops += _popularity(item, cat or _ctx_category(event), w, boost)
+        case ev.RemoveFromCart(item_id=item, quantity=qty):
+            ops += [
+                ("HDECRDEL", "cart", f"q:{item}", f"p:{item}", qty),
+                ("HSET", "cart", "updated_ts", _f(ts)),
+            ]
+        case ev.CheckoutStarted(shipping_fee=fee):
+            ops.append(("HINCR", "profile", "checkouts", 1))
+            if fee is not None and fee > 0:
+                ops.append(("HINCR", "profile", "checkouts_shipping_charged", 1))
+        case ev.Purchase():
+            ops += _purchase_ops(event, ts, sid, boost, cfg)
+        case ev.Return(order_id=order, amount=amount):
+            ops += [
+                ("HSETNX", "orders", f"r:{order}:{event.item_id or '*'}", _f(amount)),
+                ("IFNEW", None, 3),
+                ("HINCR", "profile", "returns", 1),
+                ("HINCRF", "profile", "returned_value", _f(amount)),
+                ("HMAX", "profile", "last_return_ts", _f(ts)),
+            ]
+        case ev.EmailOpen():
+            ops += [("HINCR", "profile", "email_opens", 1), ("HMAX", "profile", "last_email_open_ts", _f(ts))]
+        case ev.EmailClick():
+            ops += [("HINCR", "profile", "email_clicks", 1), ("HMAX", "profile", "last_email_click_ts", _f(ts))]
+        case ev.OfferImpression(offer_id=offer):
+            ops.append(("HINCR", "profile", "offer_impressions", 1))
+        case ev.OfferAccept(offer_id=offer):
+            ops += [
+                ("HINCR", "profile", "offer_accepts", 1),
+                ("HINCR", "contacts", f"acc:{offer}", 1),
+                ("HMAX", "contacts", f"red:{offer}", _f(ts)),
+            ]
+        case ev.OfferDismiss(offer_id=offer):
+            ops += [
+                ("HINCR", "profile", "offer_dismissals", 1),
+                ("HINCR", "contacts", f"dis:{offer}", 1),
+                ("HMAX", "contacts", f"dist:{offer}", _f(ts)),
+            ]
+        case ev.RecommendationClick(item_id=item):
+            ops.append(("HINCR", "profile", "rec_clicks", 1))
+            ops.append(("HDEL", "shown", item))  # a click resets the repeat-demotion counter
+        case ev.LeadForm(traits=traits):
+            ops.append(("HINCR", "profile", "lead_forms", 1))
+            for name, value in traits.items():
+                ops.append(("HLATEST", "profile", f"trait:{name}", _trait(value), f"trait_ts:{name}", _f(ts)))
+        case ev.Consent(granted=granted, withdrawn=withdrawn):
+            for purpose in granted:
+                ops.append(("HLATEST", "profile", f"consent:{purpose}", "1", f"consent_ts:{purpose}", _f(ts)))
+            for purpose in withdrawn:
+                ops.append(("HLATEST", "profile", f"consent:{purpose}", "0", f"consent_ts:{purpose}", _f(ts)))
+        case ev.Search():
+            ops.append(("HINCR", "profile", "searches", 1))
+        case _:
+            pass
+    return ops
+
+
+def _purchase_ops(event: ev.Purchase, ts: float, sid: str | None, boost: float, cfg: OpSettings) -> list[Op]:
+    guarded: list[Op] = [
+        ("HINCR", "profile", "orders", 1),
+        ("HINCRF", "profile", "revenue", _f(event.total)),
+        ("HMAX", "profile", "last_purchase_ts", _f(ts)),
+        ("HMIN", "profile", "first_purchase_ts", _f(ts)),
+        ("HINCR", "profile", "items_bought", sum(line.quantity for line in event.lines)),
+    ]
+    if event.shipping_fee > 0:
+        guarded += [
+            ("HINCR", "profile", "orders_shipping_paid", 1),
+            ("HINCRF", "profile", "shipping_paid_total", _f(event.shipping_fee)),
+        ]
+    else:
+        guarded.append(("HINCR", "profile", "orders_shipping_free", 1))
+    w = interaction_weight("purchase")
+    for line in event.lines:
+        guarded += [
+            ("SADD", "purchased", line.item_id),
+            ("HDECRDEL", "cart", f"q:{line.item_id}", f"p:{line.item_id}", line.quantity),
+        ]
+        guarded += _touch_item(line.item_id, "purchase", w, ts, sid, cfg)
+        guarded += _popularity(line.item_id, line.category, w * line.quantity, boost)
+    if sid:
+        guarded.append(("HINCR", f"session:{sid}", "orders", 1))
+    # The order id guards the counters: a second event for the same order (new event_id,
+    # e.g. a storefront retry with a fresh id) is stored in the stream but not counted twice.
+    return [("HSETNX", "orders", event.order_id, _f(event.total)), ("IFNEW", None, len(guarded)), *guarded]
+
+
+def _ctx_category(event: ev.BaseEvent) -> str | None:
+    return event.context.category if event.context else None
+
+
+def _trait(value: str | float | bool) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return str(value)

@@ -1,0 +1,260 @@
+"""Ingest use case: validate a batch of storefront events and apply it to Redis.
+
+Per event the result is accepted, duplicate (same event_id and content seen within the
+dedup window: not applied twice) or rejected (index, field, reason; nothing changed).
+Valid events of a batch are applied even when others are rejected.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+import msgspec
+
+from personalize.clock import Clock
+from personalize.domain import events as ev
+from personalize.domain.merge import VisitorSnapshot, merge_ops
+from personalize.domain.popularity import popularity_boost
+from personalize.domain.state_ops import Op, OpSettings, ops_for_event
+from personalize.settings import Settings
+from personalize.store.client import with_deadline
+from personalize.store.event_writer import APPLIED, CONFLICT, DUPLICATE, CustomerBatch, EventWriter
+from personalize.store.identity import IdentityStore
+from personalize.store.keys import customer_id
+
+Status = Literal["accepted", "duplicate", "rejected"]
+
+
+class EventResult(msgspec.Struct, kw_only=True, omit_defaults=True):
+    index: int
+    status: Status
+    event_id: str | None = None
+    field: str | None = None
+    reason: str | None = None
+
+
+class BatchResult(msgspec.Struct, kw_only=True):
+    accepted: int
+    duplicates: int
+    rejected: int
+    results: list[EventResult]
+
+
+class BatchTooLarge(Exception):
+    def __init__(self, count: int, limit: int) -> None:
+        super().__init__(f"events: {count} events in one batch, at most {limit} allowed")
+        self.count, self.limit = count, limit
+
+
+class BadBatch(Exception):
+    """The body is not a batch at all (not JSON, not an object with an events list)."""
+
+    def __init__(self, field: str, reason: str) -> None:
+        super().__init__(f"{field}: {reason}")
+        self.field, self.reason = field, reason
+
+
+_PATH = re.compile(r" - at `\$(?P<path>[^`]*)`$")
+
+
+def _split_validation_error(message: str) -> tuple[str, str]:
+    """msgspec says 'Expected `int`, got `str` - at `$.dwell_ms`': return (field, reason)."""
+    m = _PATH.search(message)
+    if not m:
+        missing = re.match(r"Object missing required field `(?P<f>[^`]+)`", message)
+        if missing:
+            return missing.group("f"), "is required"
+        return "", message
+    path = m.group("path").lstrip(".")
+    return path or "(event)", message[: m.start()]
+
+
+_decoder = msgspec.json.Decoder()
+_encoder = msgspec.json.Encoder()
+
+
+def parse_batch(body: bytes, max_events: int) -> list[Any]:
+    """The raw event objects of a request body; raises BadBatch / BatchTooLarge."""
+    try:
+        doc = _decoder.decode(body)
+    except msgspec.DecodeError as exc:
+        raise BadBatch("body", f"malformed JSON ({exc})") from exc
+    if isinstance(doc, dict):
+        if "events" not in doc:
+            raise BadBatch("events", "is required (an array of events)")
+        raw = doc["events"]
+    else:
+        raw = doc
+    if not isinstance(raw, list):
+        raise BadBatch("events", "must be an array of events")
+    if len(raw) > max_events:
+        raise BatchTooLarge(len(raw), max_events)
+    if not raw:
+        raise BadBatch("events", "must contain at least one event")
+    return raw
+
+
+def validate_event(raw: Any, now: float, max_future_skew_s: int) -> ev.BaseEvent:
+    """One event, fully validated; raises ValueError('field', 'reason') on any problem."""
+    if not isinstance(raw, dict):
+        raise _Invalid("(event)", "must be a JSON object")
+    if "type" not in raw:
+        raise _Invalid("type", f"is required (one of: {', '.join(ev.EVENT_TYPES)})")
+    if raw["type"] not in ev.EVENT_TYPES:
+        raise _Invalid("type", f"unknown event type {str(raw['type'])[:64]!r} (one of: {', '.join(ev.EVENT_TYPES)})")
+    try:
+        event: ev.BaseEvent = msgspec.convert(raw, ev.Event)  # type: ignore[arg-type]
+    except msgspec.ValidationError as exc:
+        path, reason = _split_validation_error(str(exc))
+        raise _Invalid(path, reason) from exc
+    if not event.user_id and not event.anonymous_id:
+        raise _Invalid("user_id", "user_id or anonymous_id is required")
+    if event.timestamp > now + max_future_skew_s:
+        raise _Invalid("timestamp", f"is {event.timestamp - now:.0f} s in the future (at most {max_future_skew_s} s allowed)")
+    if isinstance(event, ev.Identify) and event.user_id == event.anonymous_id:
+        raise _Invalid("anonymous_id", "must differ from user_id")
+    if isinstance(event, ev.Purchase):
+        lines_total = sum(line.price * line.quantity for line in event.lines)
+        if event.total + 0.01 < 0 or lines_total < 0:
+            raise _Invalid("total", "must not be negative")
+    return event
+
+
+class _Invalid(ValueError):
+    def __init__(self, field: str, reason: str) -> None:
+        super().__init__(reason)
+        self.field, self.reason = field, reason
+
+
+@dataclass(slots=True)
+class _Pending:
+    index: int
+    event: ev.BaseEvent
+    customer: str
+    event_json: bytes
+    fingerprint: str
+    ops: list[Op] = field(default_factory=list)
+
+
+class IngestService:
+    def __init__(self, writer: EventWriter, identity: IdentityStore, settings: Settings, clock: Clock) -> None:
+        self._writer = writer
+        self._identity = identity
+        self._settings = settings
+        self._clock = clock
+        self._op_settings = OpSettings(
+            session_ttl_s=settings.session_ttl_s,
+            recent_items_per_session=settings.recent_items_per_session,
+            history_items_per_customer=settings.history_items_per_customer,
+            event_stream_maxlen=settings.event_stream_maxlen,
+        )
+
+    async def ingest(self, raw_events: Sequence[Any]) -> BatchResult:
+        now = self._clock.now()
+        results: list[EventResult | None] = [None] * len(raw_events)
+        pending: list[_Pending] = []
+        seen_in_batch: dict[tuple[str, str], int] = {}
+        for i, raw in enumerate(raw_events):
+            try:
+                event = validate_event(raw, now, self._settings.max_future_skew_s)
+            except _Invalid as bad:
+                event_id = raw.get("event_id") if isinstance(raw, dict) else None
+                results[i] = EventResult(
+                    index=i, status="rejected", event_id=event_id if isinstance(event_id, str) else None,
+                    field=bad.field, reason=bad.reason,
+                )
+                continue
+            cid = customer_id(event.user_id, event.anonymous_id)
+            event_json = _encoder.encode(event)
+            if (cid, event.event_id) in seen_in_batch:
+                # The same id twice in one batch: the first one wins, like across batches.
+                first = seen_in_batch[(cid, event.event_id)]
+                same = raw_events[first] == raw
+                results[i] = EventResult(
+                    index=i, status="duplicate" if same else "rejected", event_id=event.event_id,
+                    **({} if same else {"field": "event_id", "reason": "reused with different content"}),
+                )
+                continue
+            seen_in_batch[(cid, event.event_id)] = i
+            pending.append(_Pending(i, event, cid, event_json, hashlib.blake2b(event_json, digest_size=12).hexdigest()))
+
+        if pending:
+            await self._apply(pending, now, results)
+        final = [r for r in results if r is not None]
+        return BatchResult(
+            accepted=sum(r.status == "accepted" for r in final),
+            duplicates=sum(r.status == "duplicate" for r in final),
+            rejected=sum(r.status == "rejected" for r in final),
+            results=final,
+        )
+
+    async def _apply(self, pending: list[_Pending], now: float, results: list[EventResult | None]) -> None:
+        timeout = self._settings.redis_timeout_ms
+        boost = popularity_boost(now, self._settings.popularity_half_life_h)
+        snapshots = await self._link_identities(pending)
+        for p in pending:
+            p.ops = ops_for_event(p.event, event_json=p.event_json, customer=p.customer, popularity_boost=boost, cfg=self._op_settings)
+            snap = snapshots.get(p.index)
+            if snap is not None:
+                p.ops += merge_ops(snap, p.event.session_id, self._op_settings)
+        batches = _group(pending)
+        outcomes = await with_deadline(self._writer.apply(batches), timeout)
+        redirected: list[_Pending] = []
+        for batch, outcome in zip(batches, outcomes, strict=True):
+            if outcome.redirect_to is not None:
+                for i in batch.indexes:
+                    p = next(x for x in pending if x.index == i)
+                    p.customer = outcome.redirect_to
+                    p.ops = ops_for_event(p.event, event_json=p.event_json, customer=p.customer, popularity_boost=boost, cfg=self._op_settings)
+                    redirected.append(p)
+                continue
+            _record(batch, outcome.results or [], results, pending)
+        if redirected:
+            batches = _group(redirected, check_alias=False)
+            outcomes = await with_deadline(self._writer.apply(batches), timeout)
+            for batch, outcome in zip(batches, outcomes, strict=True):
+                _record(batch, outcome.results or [], results, redirected)
+
+    async def _link_identities(self, pending: list[_Pending]) -> dict[int, VisitorSnapshot]:
+        identifies = [p for p in pending if isinstance(p.event, ev.Identify)]
+        if not identifies:
+            return {}
+        links = await with_deadline(
+            self._identity.link_many(
+                [(customer_id(None, p.event.anonymous_id), p.customer, p.event.session_id) for p in identifies]
+            ),
+            self._settings.redis_timeout_ms,
+        )
+        return {p.index: snap for p, snap in zip(identifies, links, strict=True) if snap is not None}
+
+
+def _group(pending: list[_Pending], check_alias: bool = True) -> list[CustomerBatch]:
+    by_customer: dict[str, CustomerBatch] = {}
+    for p in pending:
+        batch = by_customer.get(p.customer)
+        if batch is None:
+            batch = by_customer[p.customer] = CustomerBatch(
+                customer=p.customer, check_alias=check_alias and p.customer.startswith("a:")
+            )
+        batch.events.append((p.event.event_id, p.fingerprint, p.ops))
+        batch.indexes.append(p.index)
+    return list(by_customer.values())
+
+
+def _record(batch: CustomerBatch, codes: list[int], results: list[EventResult | None], pending: list[_Pending]) -> None:
+    by_index = {p.index: p for p in pending}
+    for i, code in zip(batch.indexes, codes, strict=True):
+        event_id = by_index[i].event.event_id
+        if code == APPLIED:
+            results[i] = EventResult(index=i, status="accepted", event_id=event_id)
+        elif code == DUPLICATE:
+            results[i] = EventResult(index=i, status="duplicate", event_id=event_id)
+        elif code == CONFLICT:
+            results[i] = EventResult(
+                index=i, status="rejected", event_id=event_id, field="event_id",
+                reason="already used by a different event within the dedup window",
+            )

@@ -1,0 +1,58 @@
+"""Everything one server worker needs, built from settings: the composition root."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+
+import redis.asyncio as aioredis
+
+from personalize.clock import Clock, SystemClock
+from personalize.service.ingest import IngestService
+from personalize.settings import Settings
+from personalize.store.catalog import CatalogCache, CatalogStore
+from personalize.store.client import make_async_client, with_deadline
+from personalize.store.event_writer import EventWriter
+from personalize.store.identity import IdentityStore
+from personalize.store.keys import Keys
+from personalize.store.profiles import ProfileStore
+
+
+@dataclass
+class Runtime:
+    settings: Settings
+    clock: Clock
+    client: aioredis.Redis
+    keys: Keys
+    ingest: IngestService
+    profiles: ProfileStore
+    catalog: CatalogStore
+    catalog_cache: CatalogCache
+
+    @classmethod
+    def build(cls, settings: Settings, clock: Clock | None = None) -> Runtime:
+        if not settings.redis_url:
+            raise RuntimeError("REDIS_URL is not set (personalize serve starts an embedded Redis and sets it)")
+        clock = clock or SystemClock()
+        client = make_async_client(settings.redis_url, settings.redis_timeout_ms)
+        keys = Keys(settings.key_prefix)
+        writer = EventWriter(client, keys, settings.session_ttl_s, settings.cart_ttl_s, settings.dedup_ttl_s)
+        catalog = CatalogStore(client, keys)
+        return cls(
+            settings=settings,
+            clock=clock,
+            client=client,
+            keys=keys,
+            ingest=IngestService(writer, IdentityStore(client, keys), settings, clock),
+            profiles=ProfileStore(client, keys),
+            catalog=catalog,
+            catalog_cache=CatalogCache(catalog),
+        )
+
+    async def redis_latency_ms(self) -> float:
+        start = time.perf_counter()
+        await with_deadline(self.client.ping(), self.settings.redis_timeout_ms)
+        return (time.perf_counter() - start) * 1000.0
+
+    async def close(self) -> None:
+        await self.client.aclose()

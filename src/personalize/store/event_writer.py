@@ -1,0 +1,132 @@
+"""Apply per-customer operation lists to Redis: one EVALSHA per customer, all pipelined.
+
+Maps the domain's logical keys to real keys (store/keys.py) and KEYS indexes, packs
+the operations with msgpack, and runs store/lua/apply_events.lua.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+import msgspec
+import redis.asyncio as aioredis
+from redis.commands.core import AsyncScript
+
+from personalize.domain.state_ops import Op
+from personalize.store.keys import Keys
+from personalize.store.scripts import lua_source
+
+APPLIED, DUPLICATE, CONFLICT = 1, 0, 2
+
+_encoder = msgspec.msgpack.Encoder()
+
+
+@dataclass(slots=True)
+class CustomerBatch:
+    """The events of one customer in one request, ready to be applied."""
+
+    customer: str
+    check_alias: bool
+    events: list[tuple[str, str, list[Op]]] = field(default_factory=list)  # (event_id, fingerprint, ops)
+    indexes: list[int] = field(default_factory=list)  # position of each event in the request
+
+
+@dataclass(slots=True)
+class BatchOutcome:
+    results: list[int] | None  # per event: APPLIED / DUPLICATE / CONFLICT
+    redirect_to: str | None = None  # the visitor was merged into this customer
+
+
+class EventWriter:
+    def __init__(self, client: aioredis.Redis, keys: Keys, session_ttl_s: int, cart_ttl_s: int, dedup_ttl_s: int) -> None:
+        self._keys = keys
+        self._session_ttl_s = session_ttl_s
+        self._cart_ttl_s = cart_ttl_s
+        self._dedup_ttl_s = dedup_ttl_s
+        self._script: AsyncScript = client.register_script(lua_source("apply_events"))
+        self._client = client
+
+    def _resolve(self, customer: str, logical: str) -> str:
+        k = self._keys
+        name, _, arg = logical.partition(":")
+        match name:
+            case "profile":
+                return k.profile(customer)
+            case "cart":
+                return k.cart(customer)
+            case "history":
+                return k.history(customer)
+            case "purchased":
+                return k.purchased(customer)
+            case "orders":
+                return k.orders(customer)
+            case "contacts":
+                return k.contacts(customer)
+            case "shown":
+                return k.shown(customer)
+            case "session":
+                return k.session(customer, arg)
+            case "session_items":
+                return k.session_items(customer, arg)
+            case "merged":
+                return k.merged(customer, arg)
+            case "events":
+                return k.event_stream
+            case "pop":
+                return k.popularity
+            case "popcat":
+                return k.popularity_in(arg)
+        raise ValueError(f"unknown logical key {logical!r}")
+
+    def _pack(self, batch: CustomerBatch) -> tuple[list[str], bytes]:
+        key_index: dict[str, int] = {}
+        key_list: list[str] = []
+
+        def idx(real: str) -> int:
+            i = key_index.get(real)
+            if i is None:
+                key_list.append(real)
+                i = key_index[real] = len(key_list)  # Lua is 1-based
+            return i
+
+        packed_events = []
+        expires: dict[int, int] = {}
+        for event_id, fingerprint, ops in batch.events:
+            packed_ops = []
+            for op in ops:
+                logical = op[1]
+                if logical is None:
+                    packed_ops.append((op[0], 0, *op[2:]))
+                    continue
+                i = idx(self._resolve(batch.customer, logical))
+                packed_ops.append((op[0], i, *op[2:]))
+                if logical.startswith("session"):
+                    expires[i] = self._session_ttl_s
+                elif logical == "cart":
+                    expires[i] = self._cart_ttl_s
+            dedup_i = idx(self._keys.dedup(batch.customer, event_id))
+            packed_events.append((dedup_i, fingerprint, packed_ops))
+        alias_i = idx(self._keys.alias(batch.customer)) if batch.check_alias else 0
+        payload = _encoder.encode(
+            (alias_i, self._dedup_ttl_s, packed_events, [(i, ttl) for i, ttl in expires.items()])
+        )
+        return key_list, payload
+
+    async def apply(self, batches: Sequence[CustomerBatch]) -> list[BatchOutcome]:
+        """Apply every customer's batch in one pipelined round trip."""
+        if not batches:
+            return []
+        pipe = self._client.pipeline(transaction=False)
+        for batch in batches:
+            key_list, payload = self._pack(batch)
+            await self._script(keys=key_list, args=[payload], client=pipe)
+        raw = await pipe.execute()
+        outcomes = []
+        for reply in raw:
+            if int(reply[0]) == -1:
+                target = reply[1].decode() if isinstance(reply[1], bytes) else str(reply[1])
+                outcomes.append(BatchOutcome(results=None, redirect_to=target))
+            else:
+                outcomes.append(BatchOutcome(results=[int(x) for x in reply[1:]]))
+        return outcomes

@@ -1,0 +1,64 @@
+"""Identity links: an anonymous visitor becomes a known user (identify / login)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import redis.asyncio as aioredis
+from redis.commands.core import AsyncScript
+
+from personalize.domain.merge import VisitorSnapshot
+from personalize.store.keys import Keys
+from personalize.store.scripts import lua_source
+
+
+def _s(x: bytes | str) -> str:
+    return x.decode() if isinstance(x, bytes) else x
+
+
+def _pairs(flat: list[bytes]) -> dict[str, str]:
+    return {_s(flat[i]): _s(flat[i + 1]) for i in range(0, len(flat), 2)}
+
+
+class IdentityStore:
+    def __init__(self, client: aioredis.Redis, keys: Keys) -> None:
+        self._client = client
+        self._keys = keys
+        self._script: AsyncScript = client.register_script(lua_source("link_alias"))
+
+    async def link_many(self, links: Sequence[tuple[str, str, str | None]]) -> list[VisitorSnapshot | None]:
+        """For each (visitor, user, session_id): set the alias and return the visitor's state.
+
+        None when the visitor was already linked to a different user (not merged again).
+        """
+        k = self._keys
+        pipe = self._client.pipeline(transaction=False)
+        for visitor, user, session_id in links:
+            sid = session_id or "-"
+            await self._script(
+                keys=[
+                    k.alias(visitor), k.profile(visitor), k.session(visitor, sid),
+                    k.session_items(visitor, sid), k.cart(visitor), k.history(visitor),
+                    k.purchased(visitor),
+                ],
+                args=[user],
+                client=pipe,
+            )
+        replies = await pipe.execute()
+        out: list[VisitorSnapshot | None] = []
+        for (visitor, _user, _sid), reply in zip(links, replies, strict=True):
+            if int(reply[0]) == 0:
+                out.append(None)
+                continue
+            out.append(
+                VisitorSnapshot(
+                    anonymous_customer=visitor,
+                    profile=_pairs(reply[1]),
+                    session=_pairs(reply[2]),
+                    session_items=[_s(x) for x in reply[3]],
+                    cart=_pairs(reply[4]),
+                    history=[_s(x) for x in reply[5]],
+                    purchased=[_s(x) for x in reply[6]],
+                )
+            )
+        return out

@@ -1,0 +1,25 @@
+-- Link an anonymous visitor to a user (identify / login) and return the visitor's state
+-- so the caller can merge it into the user's profile (the merge itself is guarded on the
+-- user's side so that it happens once).
+--
+-- KEYS[1] alias key of the visitor, KEYS[2] profile, KEYS[3] session hash,
+-- KEYS[4] session items, KEYS[5] cart, KEYS[6] history, KEYS[7] purchased set
+-- ARGV[1] the user's customer id
+-- Returns {status, profile, session, session_items, cart, history, purchased}
+--   status 1: linked now, 2: already linked to this user, 0: linked to another user
+local current = redis.call('GET', KEYS[1])
+local status = 1
+if current then
+  if current == ARGV[1] then status = 2 else return {0, current} end
+else
+  redis.call('SET', KEYS[1], ARGV[1])
+end
+return {
+  status,
+  redis.call('HGETALL', KEYS[2]),
+  redis.call('HGETALL', KEYS[3]),
+  redis.call('LRANGE', KEYS[4], 0, -1),
+  redis.call('HGETALL', KEYS[5]),
+  redis.call('LRANGE', KEYS[6], 0, -1),
+  redis.call('SMEMBERS', KEYS[7]),
+}

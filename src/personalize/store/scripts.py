@@ -1,0 +1,11 @@
+"""Lua scripts shipped with the package, loaded once per client and run by SHA."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from importlib import resources
+
+
+@lru_cache(maxsize=None)
+def lua_source(name: str) -> str:
+    return resources.files("personalize.store").joinpath("lua", f"{name}.lua").read_text()
