@@ -18,7 +18,7 @@ from personalize.store.client import with_deadline
 from personalize.store.keys import customer_id
 
 TraitName = Annotated[str, Meta(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.-]+$")]
-TraitValue = Annotated[str, Meta(max_length=256)] | float | bool
+TraitValue = Annotated[str, Meta(max_length=256)] | int | float | bool
 
 
 class TraitsPatch(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
@@ -56,7 +56,7 @@ def _validated_id(value: str, name: str) -> str:
         raise ApiError(400, "validation_error", f"{name}: {exc}", name) from exc
 
 
-def _trait_str(v: str | float | bool) -> str:
+def _trait_str(v: str | int | float | bool) -> str:
     if isinstance(v, bool):
         return "true" if v else "false"
     return str(v)
@@ -119,10 +119,10 @@ async def get_session(
         first_seen=float(f["first_ts"]) if "first_ts" in f else None,
         last_seen=float(f["last_ts"]) if "last_ts" in f else None,
         expires_in_s=session.ttl_s,
-        events=int(f.get("n", 0)),
+        events=sum(int(v) for k, v in f.items() if k.startswith("n:")),
         counts_by_type={k[2:]: int(v) for k, v in f.items() if k.startswith("n:")},
         page_types={k[3:]: int(v) for k, v in f.items() if k.startswith("pt:")},
-        dwell_ms=int(f.get("dwell_ms", 0)),
+        dwell_ms=sum(int(v) for k, v in f.items() if k.startswith("dw:")),
         dwell_ms_by_page_type={k[3:]: int(v) for k, v in f.items() if k.startswith("dw:")},
         landing_referrer=f.get("landing_ref"),
         recent_items=items,

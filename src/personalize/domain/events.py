@@ -142,7 +142,7 @@ class RecommendationClick(BaseEvent, kw_only=True, tag="recommendation_click"):
 
 class LeadForm(BaseEvent, kw_only=True, tag="lead_form"):
     form_id: Id | None = None
-    traits: Annotated[dict[Annotated[str, Meta(max_length=64)], ShortText | float | bool], Meta(max_length=50)] = {}
+    traits: Annotated[dict[Annotated[str, Meta(max_length=64)], ShortText | int | float | bool], Meta(max_length=50)] = {}
 
 
 class Identify(BaseEvent, kw_only=True, tag="identify"):

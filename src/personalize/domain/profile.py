@@ -217,7 +217,7 @@ def build_profile(
         known=kind == "u",
         first_seen=_opt(raw, "first_ts"),
         last_seen=_opt(raw, "last_ts"),
-        events=_i(raw, "n"),
+        events=sum(int(v) for k, v in raw.items() if k.startswith("n:")),
         events_by_type={k[2:]: int(v) for k, v in raw.items() if k.startswith("n:")},
         sessions=_i(raw, "sessions"),
         product_views=_i(raw, "product_views"),

@@ -99,7 +99,6 @@ def ops_for_event(
     ops: list[Op] = [
         ("HMIN", "profile", "first_ts", _f(ts)),
         ("HMAX", "profile", "last_ts", _f(ts)),
-        ("HINCR", "profile", "n", 1),
         ("HINCR", "profile", f"n:{type_}", 1),
     ]
     if sid:
@@ -110,7 +109,6 @@ def ops_for_event(
             ("HINCR", "profile", "sessions", 1),
             ("HSET", "profile", "last_session", sid),
             ("HMAX", skey, "last_ts", _f(ts)),
-            ("HINCR", skey, "n", 1),
             ("HINCR", skey, f"n:{type_}", 1),
         ]
         referrer = event.context.referrer if event.context else None
@@ -121,10 +119,7 @@ def ops_for_event(
             ops.append(("HINCR", skey, f"pt:{page_type}", 1))
             dwell = getattr(event, "dwell_ms", None)
             if dwell:
-                ops += [
-                    ("HINCR", skey, f"dw:{page_type}", dwell),
-                    ("HINCR", skey, "dwell_ms", dwell),
-                ]
+                ops.append(("HINCR", skey, f"dw:{page_type}", dwell))
     ops += _ops_specific(event, type_, ts, sid, popularity_boost, cfg)
     ops.append(("XADD", "events", cfg.event_stream_maxlen, "c", customer, "e", event_json.decode()))
     return ops
@@ -248,7 +243,7 @@ def _ctx_category(event: ev.BaseEvent) -> str | None:
     return event.context.category if event.context else None
 
 
-def _trait(value: str | float | bool) -> str:
+def _trait(value: str | int | float | bool) -> str:
     if isinstance(value, bool):
         return "true" if value else "false"
     return str(value)

@@ -68,9 +68,16 @@ def _split_validation_error(message: str) -> tuple[str, str]:
         missing = re.match(r"Object missing required field `(?P<f>[^`]+)`", message)
         if missing:
             return missing.group("f"), "is required"
-        return "", message
+        unknown = re.match(r"Object contains unknown field `(?P<f>[^`]+)`", message)
+        if unknown:
+            return unknown.group("f"), "unknown field"
+        return "(event)", message
     path = m.group("path").lstrip(".")
-    return path or "(event)", message[: m.start()]
+    reason = message[: m.start()]
+    nested = re.match(r"Object (?:missing required|contains unknown) field `(?P<f>[^`]+)`", reason)
+    if nested:
+        path = f"{path}.{nested.group('f')}" if path else nested.group("f")
+    return path or "(event)", reason
 
 
 _decoder = msgspec.json.Decoder()
@@ -183,6 +190,7 @@ class IngestService:
             pending.append(_Pending(i, event, cid, event_json, hashlib.blake2b(event_json, digest_size=12).hexdigest()))
 
         if pending:
+            _route_identified_visitors(pending)
             await self._apply(pending, now, results)
         final = [r for r in results if r is not None]
         return BatchResult(
@@ -230,6 +238,23 @@ class IngestService:
             self._settings.redis_timeout_ms,
         )
         return {p.index: snap for p, snap in zip(identifies, links, strict=True) if snap is not None}
+
+
+def _route_identified_visitors(pending: list[_Pending]) -> None:
+    """Events of a visitor identified in this same batch go straight to the user, in order.
+
+    Otherwise they would be applied to the visitor, then redirected after the user's
+    own events, and e.g. a cart add would land after the purchase that emptied the cart.
+    """
+    links = {
+        customer_id(None, p.event.anonymous_id): p.customer
+        for p in pending
+        if isinstance(p.event, ev.Identify)
+    }
+    if links:
+        for p in pending:
+            if p.customer in links and not isinstance(p.event, ev.Identify):
+                p.customer = links[p.customer]
 
 
 def _group(pending: list[_Pending], check_alias: bool = True) -> list[CustomerBatch]:

@@ -79,7 +79,7 @@ class EventWriter:
                 return k.popularity_in(arg)
         raise ValueError(f"unknown logical key {logical!r}")
 
-    def _pack(self, batch: CustomerBatch) -> tuple[list[str], bytes]:
+    def _pack(self, batches: Sequence[CustomerBatch]) -> tuple[list[str], bytes]:
         key_index: dict[str, int] = {}
         key_list: list[str] = []
 
@@ -90,43 +90,47 @@ class EventWriter:
                 i = key_index[real] = len(key_list)  # Lua is 1-based
             return i
 
-        packed_events = []
+        customers = []
         expires: dict[int, int] = {}
-        for event_id, fingerprint, ops in batch.events:
-            packed_ops = []
-            for op in ops:
-                logical = op[1]
-                if logical is None:
-                    packed_ops.append((op[0], 0, *op[2:]))
-                    continue
-                i = idx(self._resolve(batch.customer, logical))
-                packed_ops.append((op[0], i, *op[2:]))
-                if logical.startswith("session"):
-                    expires[i] = self._session_ttl_s
-                elif logical == "cart":
-                    expires[i] = self._cart_ttl_s
-            dedup_i = idx(self._keys.dedup(batch.customer, event_id))
-            packed_events.append((dedup_i, fingerprint, packed_ops))
-        alias_i = idx(self._keys.alias(batch.customer)) if batch.check_alias else 0
-        payload = _encoder.encode(
-            (alias_i, self._dedup_ttl_s, packed_events, [(i, ttl) for i, ttl in expires.items()])
-        )
+        for batch in batches:
+            resolved: dict[str, int] = {}
+            packed_events = []
+            for event_id, fingerprint, ops in batch.events:
+                packed_ops = []
+                for op in ops:
+                    logical = op[1]
+                    if logical is None:
+                        packed_ops.append((op[0], 0, *op[2:]))
+                        continue
+                    i = resolved.get(logical)
+                    if i is None:
+                        i = resolved[logical] = idx(self._resolve(batch.customer, logical))
+                        if logical.startswith("session"):
+                            expires[i] = self._session_ttl_s
+                        elif logical == "cart":
+                            expires[i] = self._cart_ttl_s
+                    packed_ops.append((op[0], i, *op[2:]))
+                packed_events.append((idx(self._keys.dedup(batch.customer, event_id)), fingerprint, packed_ops))
+            alias_i = idx(self._keys.alias(batch.customer)) if batch.check_alias else 0
+            customers.append((alias_i, packed_events))
+        payload = _encoder.encode((self._dedup_ttl_s, customers, [(i, ttl) for i, ttl in expires.items()]))
         return key_list, payload
 
     async def apply(self, batches: Sequence[CustomerBatch]) -> list[BatchOutcome]:
-        """Apply every customer's batch in one pipelined round trip."""
+        """Apply every customer's events in one script call: one round trip, atomic.
+
+        Single-Redis layout. On Redis Cluster the batches would be grouped by hash slot
+        (one call per slot group, pipelined), which the per-customer hash tags allow.
+        """
         if not batches:
             return []
-        pipe = self._client.pipeline(transaction=False)
-        for batch in batches:
-            key_list, payload = self._pack(batch)
-            await self._script(keys=key_list, args=[payload], client=pipe)
-        raw = await pipe.execute()
+        key_list, payload = self._pack(batches)
+        reply = await self._script(keys=key_list, args=[payload])
         outcomes = []
-        for reply in raw:
-            if int(reply[0]) == -1:
-                target = reply[1].decode() if isinstance(reply[1], bytes) else str(reply[1])
+        for entry in reply:
+            if int(entry[0]) == -1:
+                target = entry[1].decode() if isinstance(entry[1], bytes) else str(entry[1])
                 outcomes.append(BatchOutcome(results=None, redirect_to=target))
             else:
-                outcomes.append(BatchOutcome(results=[int(x) for x in reply[1:]]))
+                outcomes.append(BatchOutcome(results=[int(x) for x in entry[1:]]))
         return outcomes

@@ -1,0 +1,134 @@
+"""serve, demo, config: run the API (with an embedded Redis when REDIS_URL is unset)."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from contextlib import contextmanager
+from collections.abc import Iterator
+from pathlib import Path
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from personalize.settings import SETTINGS_DOC, get_settings
+from personalize.store.embedded import EmbeddedRedis
+
+console = Console(stderr=True)
+
+
+@contextmanager
+def redis_for_cli(data_dir: Path, appendfsync: str = "everysec") -> Iterator[str]:
+    """REDIS_URL when set; otherwise an embedded redis-server with AOF under data_dir/redis."""
+    url = os.environ.get("REDIS_URL")
+    if url:
+        yield url
+        return
+    server = EmbeddedRedis(data_dir / "redis", appendonly=True, appendfsync=appendfsync)
+    server.start()
+    console.print(f"[dim]embedded redis-server on {server.url} (AOF in {server.data_dir})[/dim]")
+    os.environ["REDIS_URL"] = server.url
+    try:
+        yield server.url
+    finally:
+        server.stop()
+        os.environ.pop("REDIS_URL", None)
+
+
+def _prepare_metrics_dir(data_dir: Path) -> None:
+    prom = data_dir / "prometheus"
+    shutil.rmtree(prom, ignore_errors=True)
+    prom.mkdir(parents=True, exist_ok=True)
+    os.environ["PROMETHEUS_MULTIPROC_DIR"] = str(prom.resolve())
+
+
+def run_server(host: str, port: int, workers: int) -> None:
+    from granian.constants import Interfaces, Loops
+    from granian.server import Server
+
+    Server(
+        "personalize.api.app:app_from_env",
+        address=host,
+        port=port,
+        interface=Interfaces.ASGI,
+        workers=workers,
+        loop=Loops.uvloop,
+        factory=True,
+        log_access=False,
+        backlog=2048,
+    ).serve()
+
+
+def serve(
+    host: str = typer.Option(None, help="Listen address (PERSONALIZE_HOST)."),
+    port: int = typer.Option(None, help="Listen port (PERSONALIZE_PORT)."),
+    workers: int = typer.Option(None, help="Worker processes (PERSONALIZE_WORKERS)."),
+) -> None:
+    """Run the API server (granian, uvloop). Starts an embedded Redis when REDIS_URL is unset."""
+    settings = get_settings()
+    data_dir = settings.data_dir
+    with redis_for_cli(data_dir, settings.redis_appendfsync):
+        _prepare_metrics_dir(data_dir)
+        run_server(host or settings.host, port or settings.port, workers or settings.workers)
+
+
+def demo(
+    port: int = typer.Option(8000, help="Port of the demo API."),
+    workers: int = typer.Option(2, help="Server workers."),
+    fresh: bool = typer.Option(True, help="Start from an empty demo store (var/demo)."),
+    exit_after_load: bool = typer.Option(False, "--exit-after-load", help="Stop once the data is loaded (for CI)."),
+) -> None:
+    """Start the API on an embedded Redis, replay the real REES46 demo log, print example calls."""
+    from personalize.demo import run_demo
+
+    data_dir = Path(os.environ.get("PERSONALIZE_DATA_DIR", "var")) / "demo"
+    if fresh:
+        shutil.rmtree(data_dir, ignore_errors=True)
+    os.environ.pop("REDIS_URL", None)
+    with redis_for_cli(data_dir) as url:
+        _prepare_metrics_dir(data_dir)
+        env = {**os.environ, "REDIS_URL": url, "PERSONALIZE_PORT": str(port), "PERSONALIZE_WORKERS": str(workers),
+               "PERSONALIZE_DATA_DIR": str(data_dir), "PERSONALIZE_MODELS_DIR": str(data_dir / "models")}
+        server = subprocess.Popen([sys.executable, "-m", "personalize.cli.main", "serve"], env=env)
+        try:
+            run_demo(f"http://127.0.0.1:{port}", data_dir, env, console)
+            if exit_after_load:
+                return
+            console.print("[bold]Serving. Ctrl-C to stop.[/bold]")
+            signal.signal(signal.SIGTERM, lambda *_: server.terminate())
+            server.wait()
+        except KeyboardInterrupt:
+            pass
+        finally:
+            if server.poll() is None:
+                server.send_signal(signal.SIGINT)
+                try:
+                    server.wait(timeout=15)
+                except subprocess.TimeoutExpired:
+                    server.kill()
+            time.sleep(0.2)
+
+
+def config() -> None:
+    """Print every setting with its environment variable, default and current value."""
+    settings = get_settings()
+    table = Table(title="personalize settings")
+    table.add_column("variable")
+    table.add_column("default")
+    table.add_column("current")
+    table.add_column("meaning")
+    for name, default, meaning in SETTINGS_DOC:
+        table.add_row(name, default, os.environ.get(name, ""), meaning)
+    Console().print(table)
+    _ = settings
+
+
+def register(app: typer.Typer) -> None:
+    app.command()(serve)
+    app.command()(demo)
+    app.command()(config)

@@ -1,0 +1,263 @@
+"""POST /v1/events through the HTTP API against a real Redis."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+import redis
+
+from personalize.clock import ManualClock
+from tests.helpers import NOW, api_client, event, store_fingerprint
+
+
+def pv(visitor: str, item: str, session: str = "s1", **kw: object) -> dict[str, object]:
+    return event("product_view", anonymous_id=visitor, session_id=session, item_id=item, **kw)
+
+
+async def test_duplicates_are_not_applied_twice(redis_url: str, redis_sync: redis.Redis) -> None:
+    async with api_client(redis_url) as api:
+        e = pv("v1", "i1", dwell_ms=4000)
+        r = await api.post("/v1/events", json={"events": [e]})
+        assert r.status_code == 202 and r.json()["results"][0]["status"] == "accepted"
+        # same id again: across batches and twice inside one batch
+        r = await api.post("/v1/events", json={"events": [e, e]})
+        assert [x["status"] for x in r.json()["results"]] == ["duplicate", "duplicate"]
+        # same id, different content: rejected, not applied
+        r = await api.post("/v1/events", json={"events": [{**e, "item_id": "i2"}]})
+        assert r.status_code == 422
+        assert r.json()["results"][0] == {
+            "index": 0, "status": "rejected", "event_id": e["event_id"], "field": "event_id",
+            "reason": "already used by a different event within the dedup window",
+        }
+        profile = (await api.get("/v1/profiles/v1", params={"anonymous": True})).json()
+        assert profile["product_views"] == 1
+        assert profile["dwell_ms"] == 4000
+        assert redis_sync.xlen("pz:stream:events") == 1
+
+
+async def test_purchase_counted_once_per_order_even_with_new_event_id(redis_url: str, redis_sync: redis.Redis) -> None:
+    async with api_client(redis_url) as api:
+        order = event("purchase", user_id="u1", session_id="s1", order_id="o-1", total=30.0, shipping_fee=0.0,
+                      lines=[{"item_id": "i1", "price": 30.0, "quantity": 1}])
+        retry = {**order, "event_id": "another-id"}
+        r = await api.post("/v1/events", json={"events": [order, retry]})
+        assert [x["status"] for x in r.json()["results"]] == ["accepted", "accepted"]
+        p = (await api.get("/v1/profiles/u1")).json()
+        assert (p["orders"], p["revenue"]) == (1, 30.0)
+
+
+async def test_realistic_sequence_builds_the_customer_view(redis_url: str, redis_sync: redis.Redis) -> None:
+    """Views, zoom, cart, checkout, purchase with shipping paid -> stage action, shipping ratio 1."""
+    async with api_client(redis_url) as api:
+        ids = {"anonymous_id": "v9", "session_id": "s9"}
+        seq = [
+            event("page_view", **ids, context={"page_type": "home", "referrer": "https://search.example/q"}),
+            event("product_view", **ids, item_id="shoe-1", category="shoes", price=60.0, dwell_ms=45_000),
+            event("image_zoom", **ids, item_id="shoe-1"),
+            event("product_view", **ids, item_id="shoe-2", category="shoes", price=80.0, dwell_ms=5_000),
+            event("add_to_cart", **ids, item_id="shoe-1", price=60.0, quantity=1),
+            event("add_to_cart", **ids, item_id="sock-1", price=5.0, quantity=2),
+            event("identify", user_id="alice", anonymous_id="v9", session_id="s9"),
+            event("consent", user_id="alice", session_id="s9", granted=["personalization", "marketing"]),
+            event("checkout_started", user_id="alice", session_id="s9", cart_value=70.0, shipping_fee=4.9),
+            event("purchase", user_id="alice", session_id="s9", order_id="A-1", total=74.9, shipping_fee=4.9,
+                  lines=[{"item_id": "shoe-1", "price": 60.0, "quantity": 1}]),
+        ]
+        r = await api.post("/v1/events", json={"events": seq})
+        assert r.status_code == 202, r.text
+        assert r.json()["accepted"] == len(seq)
+        p = (await api.get("/v1/profiles/alice")).json()
+        assert p["stage"] == "action"
+        assert (p["orders"], p["revenue"], p["orders_shipping_paid"], p["shipping_paid_ratio"]) == (1, 74.9, 1, 1.0)
+        assert p["product_views"] == 2 and p["dwell_ms"] == 50_000 and p["cart_adds"] == 2
+        assert p["consent"] == {"personalization": True, "marketing": True, "analytics": None}
+        assert "new" in p["segments"] and "active" in p["segments"]
+        assert p["rfm"]["code"] == "512"  # recent, one order, 74.90 revenue
+        # the purchased shoe left the cart, the socks stay
+        assert p["cart"]["lines"] == [{"item_id": "sock-1", "quantity": 2, "price": 5.0}]
+        assert p["sessions"] == 1 and p["merged_visitors"] == 1
+        s = (await api.get("/v1/sessions/s9", params={"user_id": "alice"})).json()
+        assert s["landing_referrer"] == "https://search.example/q"
+        assert s["counts_by_type"]["product_view"] == 2
+        assert s["recent_items"][0]["item_id"] == "shoe-1" and s["recent_items"][0]["event_type"] == "purchase"
+
+
+async def test_identity_merge_happens_once(redis_url: str, redis_sync: redis.Redis) -> None:
+    async with api_client(redis_url) as api:
+        views = [pv("anon-7", f"i{n}", session="s7") for n in range(3)]
+        cart = event("add_to_cart", anonymous_id="anon-7", session_id="s7", item_id="i1", price=10.0)
+        await api.post("/v1/events", json={"events": [*views, cart]})
+        ident = event("identify", user_id="bob", anonymous_id="anon-7", session_id="s7")
+        again = event("identify", user_id="bob", anonymous_id="anon-7", session_id="s7")  # new event id
+        r = await api.post("/v1/events", json={"events": [ident]})
+        assert r.json()["accepted"] == 1
+        r = await api.post("/v1/events", json={"events": [again, ident]})
+        assert [x["status"] for x in r.json()["results"]] == ["accepted", "duplicate"]
+        p = (await api.get("/v1/profiles/bob")).json()
+        assert p["product_views"] == 3 and p["cart_adds"] == 1 and p["merged_visitors"] == 1
+        assert p["cart"]["lines"] == [{"item_id": "i1", "quantity": 1, "price": 10.0}]
+        # later anonymous-only events of the merged visitor land on the user
+        await api.post("/v1/events", json={"events": [pv("anon-7", "i9", session="s7")]})
+        p = (await api.get("/v1/profiles/bob")).json()
+        assert p["product_views"] == 4
+        s = (await api.get("/v1/sessions/s7", params={"user_id": "bob"})).json()
+        assert [i["item_id"] for i in s["recent_items"]][:1] == ["i9"]
+        assert {i["item_id"] for i in s["recent_items"]} == {"i0", "i1", "i2", "i9"}
+        # a second user claiming the same visitor does not get a second copy
+        other = event("identify", user_id="carol", anonymous_id="anon-7", session_id="s7")
+        await api.post("/v1/events", json={"events": [other]})
+        assert (await api.get("/v1/profiles/carol")).json()["product_views"] == 0
+
+
+async def test_session_ttl_expires(redis_url: str, redis_sync: redis.Redis) -> None:
+    async with api_client(redis_url, session_ttl_s=1) as api:
+        await api.post("/v1/events", json={"events": [pv("v2", "i1", session="short")]})
+        assert (await api.get("/v1/sessions/short", params={"anonymous_id": "v2"})).status_code == 200
+        await asyncio.sleep(2.2)
+        r = await api.get("/v1/sessions/short", params={"anonymous_id": "v2"})
+        assert r.status_code == 404 and r.json()["error"] == "not_found"
+        # the long-lived profile stays
+        assert (await api.get("/v1/profiles/v2", params={"anonymous": True})).json()["product_views"] == 1
+
+
+async def test_sliding_ttl_is_refreshed_by_activity(redis_url: str, redis_sync: redis.Redis) -> None:
+    async with api_client(redis_url, session_ttl_s=100) as api:
+        await api.post("/v1/events", json={"events": [pv("v3", "i1", session="slide")]})
+        redis_sync.expire("pz:{c:a:v3}:s:slide", 5)
+        await api.post("/v1/events", json={"events": [pv("v3", "i2", session="slide")]})
+        assert redis_sync.ttl("pz:{c:a:v3}:s:slide") > 90
+
+
+async def test_parallel_batches_for_one_customer_give_exact_counts(redis_url: str, redis_sync: redis.Redis) -> None:
+    async with api_client(redis_url) as api:
+        async def send(b: int) -> None:
+            evs = [pv("busy", f"i{n % 7}", session=f"s{b % 3}", dwell_ms=100) for n in range(50)]
+            evs.append(event("add_to_cart", anonymous_id="busy", session_id=f"s{b % 3}", item_id="x", price=1.5, quantity=2))
+            r = await api.post("/v1/events", json={"events": evs})
+            assert r.json()["accepted"] == 51
+
+        await asyncio.gather(*(send(b) for b in range(20)))
+        p = (await api.get("/v1/profiles/busy", params={"anonymous": True})).json()
+        assert p["product_views"] == 1000
+        assert p["dwell_ms"] == 100_000
+        assert p["cart_adds"] == 20
+        assert p["cart"]["lines"] == [{"item_id": "x", "quantity": 40, "price": 1.5}]
+        assert p["sessions"] == 3
+        assert redis_sync.xlen("pz:stream:events") == 1020
+
+
+BAD_EVENTS = [
+    ("wrong type", {"dwell_ms": "long"}, "dwell_ms"),
+    ("unknown type", {"type": "teleport"}, "type"),
+    ("missing event id", {"event_id": None}, "event_id"),
+    ("missing both ids", {"anonymous_id": None}, "user_id"),
+    ("negative price", {"price": -3.0}, "price"),
+    ("far future", {"timestamp": NOW + 86_400}, "timestamp"),
+    ("unknown field", {"colour": "red"}, "colour"),
+    ("brace in id", {"anonymous_id": "a{b}"}, "anonymous_id"),
+    ("long string", {"category": "x" * 300}, "category"),
+]
+
+
+@pytest.mark.parametrize(("name", "change", "field"), BAD_EVENTS, ids=[b[0] for b in BAD_EVENTS])
+async def test_bad_events_are_rejected_with_the_field_and_change_nothing(
+    redis_url: str, redis_sync: redis.Redis, name: str, change: dict[str, object], field: str
+) -> None:
+    async with api_client(redis_url) as api:
+        await api.post("/v1/events", json={"events": [pv("v5", "i1", dwell_ms=10)]})
+        before = store_fingerprint(redis_sync)
+        bad = {k: v for k, v in {**pv("v5", "i2"), **change}.items() if v is not None}
+        r = await api.post("/v1/events", json={"events": [bad]})
+        assert r.status_code == 422, r.text
+        result = r.json()["results"][0]
+        assert result["status"] == "rejected" and result["field"] == field, result
+        assert result["reason"]
+        assert store_fingerprint(redis_sync) == before
+
+
+async def test_valid_events_of_a_mixed_batch_are_applied(redis_url: str, redis_sync: redis.Redis) -> None:
+    async with api_client(redis_url) as api:
+        r = await api.post("/v1/events", json={"events": [pv("v6", "i1"), {"type": "nope"}, pv("v6", "i2", price=-1)]})
+        assert r.status_code == 202
+        body = r.json()
+        assert (body["accepted"], body["rejected"]) == (1, 2)
+        assert [x["index"] for x in body["results"] if x["status"] == "rejected"] == [1, 2]
+        assert (await api.get("/v1/profiles/v6", params={"anonymous": True})).json()["product_views"] == 1
+
+
+@pytest.mark.parametrize(
+    ("body", "status", "field"),
+    [
+        (b"{not json", 400, "body"),
+        (b'{"events": {}}', 400, "events"),
+        (b'{"items": []}', 400, "events"),
+        (b'{"events": []}', 400, "events"),
+    ],
+)
+async def test_malformed_bodies_get_400(redis_url: str, redis_sync: redis.Redis, body: bytes, status: int, field: str) -> None:
+    async with api_client(redis_url) as api:
+        before = store_fingerprint(redis_sync)
+        r = await api.post("/v1/events", content=body, headers={"content-type": "application/json"})
+        assert r.status_code == status and r.json()["field"] == field
+        assert store_fingerprint(redis_sync) == before
+
+
+async def test_oversized_batches_and_bodies_get_413(redis_url: str, redis_sync: redis.Redis) -> None:
+    async with api_client(redis_url, max_body_bytes=4_000_000) as api:
+        before = store_fingerprint(redis_sync)
+        r = await api.post("/v1/events", json={"events": [pv("v8", f"i{n}") for n in range(10_000)]})
+        assert r.status_code == 413
+        assert r.json()["field"] == "events" and "500" in r.json()["detail"]
+        assert store_fingerprint(redis_sync) == before
+    async with api_client(redis_url) as api:
+        r = await api.post("/v1/events", json={"events": [pv("v8", "i1", category="x" * 1_048_576)]})
+        assert r.status_code == 413
+        assert store_fingerprint(redis_sync) == before
+
+
+async def test_1mb_string_inside_the_body_limit_is_rejected_by_field(redis_url: str, redis_sync: redis.Redis) -> None:
+    async with api_client(redis_url, max_body_bytes=4_000_000) as api:
+        r = await api.post("/v1/events", json={"events": [pv("v8", "i1", category="x" * 1_048_576)]})
+        assert r.status_code == 422 and r.json()["results"][0]["field"] == "category"
+
+
+async def test_consent_keeps_the_latest_decision_even_out_of_order(redis_url: str, redis_sync: redis.Redis) -> None:
+    async with api_client(redis_url) as api:
+        late_withdraw = event("consent", user_id="dana", withdrawn=["marketing"], timestamp=NOW - 10)
+        early_grant = event("consent", user_id="dana", granted=["marketing"], timestamp=NOW - 1000)
+        await api.post("/v1/events", json={"events": [late_withdraw]})
+        await api.post("/v1/events", json={"events": [early_grant]})
+        assert (await api.get("/v1/profiles/dana")).json()["consent"]["marketing"] is False
+
+
+async def test_traits_patch_and_validation(redis_url: str, redis_sync: redis.Redis) -> None:
+    async with api_client(redis_url, clock=ManualClock(NOW)) as api:
+        r = await api.patch("/v1/profiles/erin/traits", json={"traits": {"shoe_size": 39, "newsletter": True}})
+        assert r.status_code == 200
+        assert r.json()["traits"] == {"shoe_size": "39", "newsletter": "true"}
+        r = await api.patch("/v1/profiles/erin/traits", json={"remove": ["newsletter"]})
+        assert r.json()["traits"] == {"shoe_size": "39"}
+        before = store_fingerprint(redis_sync)
+        r = await api.patch("/v1/profiles/erin/traits", json={"traits": {"bad name!": 1}})
+        assert r.status_code == 400 and "traits" in (r.json()["field"] or "")
+        assert store_fingerprint(redis_sync) == before
+        assert (await api.get("/v1/profiles/nobody")).status_code == 404
+
+
+async def test_items_upsert_and_validation(redis_url: str, redis_sync: redis.Redis) -> None:
+    async with api_client(redis_url) as api:
+        r = await api.put("/v1/items", json={"items": [
+            {"id": "sku-1", "title": "Trail shoe", "category": "shoes", "price": 89.0, "attributes": {"colour": "red"}},
+            {"id": "sku-2", "category": "shoes", "price": 20.0, "in_stock": False},
+        ]})
+        assert r.status_code == 200 and r.json() == {"upserted": 2, "catalog_size": 2}
+        item = (await api.get("/v1/items/sku-1")).json()
+        assert item["price"] == 89.0 and item["attributes"] == {"colour": "red"} and item["in_stock"] is True
+        assert redis_sync.smembers("pz:oos") == {b"sku-2"}
+        before = store_fingerprint(redis_sync)
+        r = await api.put("/v1/items", json={"items": [{"id": "sku-3", "price": -5}]})
+        assert r.status_code == 400 and "price" in r.json()["field"]
+        r = await api.put("/v1/items", json={"items": [{"id": f"x{n}"} for n in range(1001)]})
+        assert r.status_code == 400 and "items" in r.json()["field"]
+        assert store_fingerprint(redis_sync) == before
