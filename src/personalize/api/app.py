@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -9,7 +10,7 @@ from litestar import Litestar
 from litestar.openapi import OpenAPIConfig
 
 from personalize import __version__
-from personalize.api import ingest, items, ops, profiles
+from personalize.api import decide, ingest, items, models, offers, ops, profiles
 from personalize.api.errors import EXCEPTION_HANDLERS
 from personalize.api.middleware import timing_middleware
 from personalize.clock import Clock
@@ -18,6 +19,13 @@ from personalize.settings import Settings, get_settings
 
 ROUTES = [
     ingest.ingest_events,
+    decide.decide,
+    models.models,
+    offers.list_offers,
+    offers.get_offer,
+    offers.put_offer,
+    offers.replace_offers,
+    offers.delete_offer,
     profiles.get_profile,
     profiles.patch_traits,
     profiles.get_session,
@@ -37,8 +45,14 @@ def create_app(settings: Settings | None = None, clock: Clock | None = None) -> 
         runtime = Runtime.build(settings, clock)
         app.state.runtime = runtime
         try:
+            await runtime.refresher.refresh_once()
+        except Exception:  # noqa: BLE001 - start anyway; the refresher retries
+            logging.getLogger("personalize").exception("initial refresh failed")
+        runtime.refresher.start()
+        try:
             yield
         finally:
+            await runtime.refresher.stop()
             await runtime.close()
 
     return Litestar(

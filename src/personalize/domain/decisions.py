@@ -43,7 +43,7 @@ class DecisionRecord(msgspec.Struct, kw_only=True, omit_defaults=True):
     user_id: str | None = None
     anonymous_id: str | None = None
     session_id: str | None = None
-    context: DecisionContext = DecisionContext()
+    context: DecisionContext = msgspec.field(default_factory=DecisionContext)
     items: list[RecommendedItem] = []
     model_version: str | None = None
     fallback: str | None = None

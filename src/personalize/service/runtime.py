@@ -8,13 +8,18 @@ from dataclasses import dataclass
 import redis.asyncio as aioredis
 
 from personalize.clock import Clock, SystemClock
+from personalize.offers.arbitration import ExplorationPolicy
+from personalize.service.decide import DecideService, OfferPolicyConfig
 from personalize.service.ingest import IngestService
+from personalize.service.models import ModelHolder
+from personalize.service.refresh import Refresher
 from personalize.settings import Settings
 from personalize.store.catalog import CatalogCache, CatalogStore
 from personalize.store.client import make_async_client, with_deadline
 from personalize.store.event_writer import EventWriter
 from personalize.store.identity import IdentityStore
 from personalize.store.keys import Keys
+from personalize.store.offer_store import OfferStore
 from personalize.store.profiles import ProfileStore
 
 
@@ -28,6 +33,10 @@ class Runtime:
     profiles: ProfileStore
     catalog: CatalogStore
     catalog_cache: CatalogCache
+    decide: DecideService
+    models: ModelHolder
+    offer_store: OfferStore
+    refresher: Refresher
 
     @classmethod
     def build(cls, settings: Settings, clock: Clock | None = None) -> Runtime:
@@ -38,6 +47,19 @@ class Runtime:
         keys = Keys(settings.key_prefix)
         writer = EventWriter(client, keys, settings.session_ttl_s, settings.cart_ttl_s, settings.dedup_ttl_s)
         catalog = CatalogStore(client, keys)
+        catalog_cache = CatalogCache(catalog)
+        decide = DecideService(
+            client, keys, clock, catalog_cache,
+            read_timeout_ms=settings.redis_decide_timeout_ms,
+            write_timeout_ms=settings.redis_timeout_ms,
+            decision_stream_maxlen=settings.decision_stream_maxlen,
+            policy=OfferPolicyConfig(
+                exploration=ExplorationPolicy(epsilon=settings.exploration_rate),
+                holdout_share=settings.holdout_share,
+            ),
+        )
+        models = ModelHolder()
+        offer_store = OfferStore(client, keys)
         return cls(
             settings=settings,
             clock=clock,
@@ -46,7 +68,11 @@ class Runtime:
             ingest=IngestService(writer, IdentityStore(client, keys), settings, clock),
             profiles=ProfileStore(client, keys),
             catalog=catalog,
-            catalog_cache=CatalogCache(catalog),
+            catalog_cache=catalog_cache,
+            decide=decide,
+            models=models,
+            offer_store=offer_store,
+            refresher=Refresher(client, keys, settings, models, catalog_cache, offer_store, decide),
         )
 
     async def redis_latency_ms(self) -> float:

@@ -1,0 +1,377 @@
+"""The decision use case: what to show this visitor on this page view.
+
+Path of one decision (the whole of it is in this file, store/decision_io.py and the
+model's ``recommend``):
+  1. one pipelined read: profile, session, history, purchases, cart, shown-counters,
+     batch scores, contact-policy state, offer budgets (and live popularity when no
+     model is loaded);
+  2. items: the published model scores the catalog from this session and history;
+     purchased, in-cart and out-of-stock items are excluded, a per-category cap keeps
+     the list diverse, items shown repeatedly without a click are demoted;
+  3. offer: eligible offers are arbitrated (propensity x value x context x lever vs
+     "no offer"), with logged exploration; holdout customers never get one;
+  4. one write round trip: reserve the offer under the contact policy and budgets and
+     append the decision record (atomically, in one script), bump shown-counters.
+Deadlines: past PERSONALIZE_REDIS_DECIDE_TIMEOUT_MS the read falls back to the model's
+popularity list and the response says ``fallback: "store_timeout"``.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import os
+import random
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Annotated, Any
+
+import msgspec
+import redis.asyncio as aioredis
+from msgspec import Meta
+
+from personalize.clock import Clock
+from personalize.domain.decisions import DecisionContext, DecisionRecord, RecommendedItem
+from personalize.domain.events import Channel, Id, PageType, ShortText
+from personalize.domain.facts import build_facts
+from personalize.domain.profile import ProfileView, build_profile
+from personalize.domain.state_ops import parse_item_entry
+from personalize.metrics import DECISIONS, REDIS_ERRORS
+from personalize.ml.model import Candidate, RecommenderModel
+from personalize.offers.arbitration import ConsentFlags, ExplorationPolicy, OfferDecision, arbitrate, in_holdout
+from personalize.offers.catalog import Catalog
+from personalize.offers.contact import budget_counts_from_values, budget_keys_to_read, contact_state_from_fields
+from personalize.store.catalog import CatalogCache
+from personalize.store.client import StoreUnavailable, with_deadline
+from personalize.store.contact_policy import reserve_args
+from personalize.store.decision_io import DecisionInputs, DecisionStore
+from personalize.store.keys import Keys, customer_id
+from personalize.store.scripts import lua_source
+
+log = logging.getLogger("personalize.decide")
+
+REPEAT_FREE_SHOWS = 2  # an item may be shown this often without a click before demotion
+REPEAT_DEMOTION = 0.5  # each further show halves its score
+
+
+class PageContext(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
+    type: PageType | None = None
+    item_id: Id | None = None
+    category: ShortText | None = None
+
+
+class DecideRequest(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
+    user_id: Id | None = None
+    anonymous_id: Id | None = None
+    session_id: Id | None = None
+    page: PageContext = msgspec.field(default_factory=PageContext)
+    count: Annotated[int, Meta(ge=1, le=100)] = 10
+    category: ShortText | None = None  # only recommend items of this category
+    max_per_category: Annotated[int, Meta(ge=1, le=100)] | None = None
+    allow_seen: bool = True  # may re-show items of this session (it helps: see README)
+    exclude: Annotated[list[Id], Meta(max_length=500)] = []
+    channel: Channel = "web"
+    offers: bool = True
+
+
+class ItemOut(msgspec.Struct, kw_only=True):
+    item_id: str
+    score: float
+    reason: str
+    source: str
+    category: str | None = None
+
+
+class OfferOut(msgspec.Struct, kw_only=True):
+    offer_id: str
+    kind: str
+    name: str | None
+    value: float
+    expires_at: float | None
+    explanation: str
+    probability: float
+    explored: bool
+
+
+class DecideResponse(msgspec.Struct, kw_only=True):
+    decision_id: str
+    model_version: str | None
+    fallback: str | None
+    items: list[ItemOut]
+    offer: OfferOut | None
+    offer_explanation: str | None
+    holdout: bool
+    personalized: bool
+
+
+@dataclass
+class OfferPolicyConfig:
+    exploration: ExplorationPolicy
+    holdout_share: float
+
+
+class DecideService:
+    def __init__(
+        self,
+        client: aioredis.Redis,
+        keys: Keys,
+        clock: Clock,
+        catalog_cache: CatalogCache,
+        read_timeout_ms: int,
+        write_timeout_ms: int,
+        decision_stream_maxlen: int,
+        policy: OfferPolicyConfig,
+        rng: random.Random | None = None,
+    ) -> None:
+        self._client = client
+        self._keys = keys
+        self._clock = clock
+        self._catalog_cache = catalog_cache
+        self._store = DecisionStore(client, keys)
+        self._read_timeout_ms = read_timeout_ms
+        self._write_timeout_ms = write_timeout_ms
+        self._stream_maxlen = decision_stream_maxlen
+        self.policy = policy
+        self._rng = rng or random.Random()
+        self._write_script = client.register_script(_decision_write_source())
+        self.model: RecommenderModel | None = None
+        self.offers: Catalog | None = None
+        self.purchase_propensity: Any = None  # PurchasePropensity when one is loaded
+
+    # ------------------------------------------------------------------ the use case
+    async def decide(self, req: DecideRequest) -> DecideResponse:
+        if not req.user_id and not req.anonymous_id:
+            raise ValueError("user_id|user_id or anonymous_id is required")
+        now = self._clock.now()
+        model = self.model  # one reference for the whole request: never two versions
+        offers = self.offers if req.offers else None
+        cid = customer_id(req.user_id, req.anonymous_id)
+        decision_id = _new_decision_id(now)
+        fallback: str | None = None
+        try:
+            inputs, budgets = await self._read(cid, req, model, offers, now)
+            if inputs.alias and not req.user_id:
+                cid = inputs.alias  # a merged visitor: their state lives on the user now
+                inputs, budgets = await self._read(cid, req, model, offers, now)
+        except StoreUnavailable:
+            REDIS_ERRORS.labels(operation="decide_read").inc()
+            inputs, budgets, fallback = _EMPTY, {}, "store_timeout"
+
+        profile = build_profile(cid, inputs.profile, inputs.cart, inputs.scores, now)
+        personalized = profile.consent.personalization is not False
+        if not personalized:
+            fallback = fallback or "no_personalization_consent"
+        items, item_fallback = self._items(req, model, inputs, profile, personalized)
+        fallback = fallback or item_fallback
+
+        holdout = in_holdout(cid, self.policy.holdout_share)
+        offer_decision = None
+        if offers is not None and len(offers) and fallback != "store_timeout":
+            offer_decision = self._arbitrate(req, offers, inputs, profile, budgets, personalized, holdout, now)
+
+        record = DecisionRecord(
+            decision_id=decision_id,
+            timestamp=now,
+            customer_id=cid,
+            user_id=req.user_id,
+            anonymous_id=req.anonymous_id,
+            session_id=req.session_id,
+            context=DecisionContext(page_type=req.page.type, item_id=req.page.item_id, category=req.page.category, channel=req.channel),
+            items=[RecommendedItem(item_id=i.item_id, score=round(i.score, 6), reason=i.reason) for i in items],
+            model_version=model.version if model else None,
+            fallback=fallback,
+            holdout=holdout,
+        )
+        offer_out = None
+        if fallback != "store_timeout":
+            offer_out = await self._write(cid, decision_id, record, offer_decision, [i.item_id for i in items], now)
+        DECISIONS.labels(fallback=fallback or "none", offer="yes" if offer_out else "no").inc()
+        return DecideResponse(
+            decision_id=decision_id,
+            model_version=record.model_version,
+            fallback=fallback,
+            items=items,
+            offer=offer_out,
+            offer_explanation=offer_decision.explanation if offer_decision else None,
+            holdout=holdout,
+            personalized=personalized,
+        )
+
+    # ------------------------------------------------------------------ steps
+    async def _read(
+        self, cid: str, req: DecideRequest, model: RecommenderModel | None, offers: Catalog | None, now: float
+    ) -> tuple[DecisionInputs, dict[str, tuple[int, int]]]:
+        popular_n = 0 if model is not None else req.count * 4 + 20
+        category = req.category or req.page.category
+        ids = list(offers.offers) if offers is not None else []
+        budget_keys = budget_keys_to_read(self._keys, ids, now) if ids else []
+        inputs, values = await with_deadline(
+            self._store.read(cid, req.session_id, popular_n=popular_n, category=category, extra_mget=budget_keys),
+            self._read_timeout_ms,
+        )
+        return inputs, (budget_counts_from_values(ids, values) if ids else {})
+
+    def _items(
+        self, req: DecideRequest, model: RecommenderModel | None, inputs: DecisionInputs, profile: ProfileView, personalized: bool
+    ) -> tuple[list[ItemOut], str | None]:
+        oos = self._catalog_cache.out_of_stock
+        categories = self._catalog_cache.categories
+        exclude = set(req.exclude) | inputs.purchased | {line.item_id for line in profile.cart.lines}
+        if req.page.item_id:
+            exclude.add(req.page.item_id)
+        category_filter = req.category
+        want = req.count * 3 + 10
+        if model is None:
+            ranked = inputs.popular_in_category if req.page.category and inputs.popular_in_category else inputs.popular
+            reason = "popular in category" if ranked is inputs.popular_in_category and ranked else "popular"
+            n = len(ranked)
+            cands = [Candidate(item_id=i, score=round(1.0 - r / max(n, 1), 6), reason=reason, source="popularity") for r, i in enumerate(ranked)]
+            fallback = "no_model"
+        else:
+            if personalized:
+                session_items = _weighted(inputs.session_items)
+                history = _weighted(inputs.history)
+                in_view = req.page.item_id
+            else:
+                session_items, history, in_view = [], [], None
+            # The model filters by category only if it learnt that category; else the live
+            # catalog's categories filter below (a wider candidate list compensates).
+            model_category = category_filter if category_filter in model.categories else None
+            if category_filter is not None and model_category is None:
+                want = max(want, 200)
+            cands = model.recommend(session_items, history, in_view=in_view, n=want, exclude=exclude,
+                                    allow_seen=req.allow_seen, category=model_category)
+            if not session_items and not history and req.page.category and category_filter is None:
+                in_category = model.popular(want, category=req.page.category, exclude=exclude)
+                if in_category:
+                    cands = in_category + cands
+            fallback = None if any(c.source != "popularity" for c in cands) else "popularity"
+            if not personalized:
+                fallback = "no_personalization_consent"
+
+        def category_of(item: str) -> str | None:
+            return categories.get(item) or (model.category_of(item) if model is not None else None)
+
+        cap = req.max_per_category or max(2, math.ceil(req.count * 0.4))
+        scored: list[tuple[float, Candidate]] = []
+        seen_ids: set[str] = set()
+        for c in cands:
+            if c.item_id in exclude or c.item_id in oos or c.item_id in seen_ids:
+                continue
+            if category_filter is not None and category_of(c.item_id) != category_filter:
+                continue
+            seen_ids.add(c.item_id)
+            shows = inputs.shown.get(c.item_id, 0)
+            score = c.score * (REPEAT_DEMOTION ** (shows - REPEAT_FREE_SHOWS)) if shows > REPEAT_FREE_SHOWS else c.score
+            scored.append((score, c))
+        scored.sort(key=lambda sc: -sc[0])
+        per_category: dict[str | None, int] = {}
+        out: list[ItemOut] = []
+        overflow: list[tuple[float, Candidate]] = []
+        for score, c in scored:
+            cat = category_of(c.item_id)
+            if cat is not None and per_category.get(cat, 0) >= cap:
+                overflow.append((score, c))
+                continue
+            per_category[cat] = per_category.get(cat, 0) + 1
+            out.append(ItemOut(item_id=c.item_id, score=round(score, 6), reason=c.reason, source=c.source, category=cat))
+            if len(out) == req.count:
+                break
+        for score, c in overflow:  # a short list beats an empty one: fill past the cap last
+            if len(out) >= req.count:
+                break
+            out.append(ItemOut(item_id=c.item_id, score=round(score, 6), reason=c.reason, source=c.source, category=category_of(c.item_id)))
+        return out, fallback
+
+    def _arbitrate(
+        self, req: DecideRequest, offers: Catalog, inputs: DecisionInputs, profile: ProfileView,
+        budgets: dict[str, tuple[int, int]], personalized: bool, holdout: bool, now: float,
+    ) -> OfferDecision:
+        scores: dict[str, float] = {k: v for k, v in profile.propensities.items() if isinstance(v, float)}
+        if self.purchase_propensity is not None and personalized:
+            try:
+                scores["p_purchase"] = float(self.purchase_propensity.predict_from_session(inputs.session, inputs.profile))
+            except Exception:  # noqa: BLE001 - a broken score must not break the decision
+                log.exception("purchase propensity failed")
+        item = None
+        if req.page.item_id:
+            item = {"in_stock": req.page.item_id not in self._catalog_cache.out_of_stock,
+                    "category": self._catalog_cache.categories.get(req.page.item_id)}
+        context = {"page_type": req.page.type, "channel": req.channel, "item_id": req.page.item_id, "category": req.page.category}
+        facts = build_facts(profile, inputs.session, context, scores, item, personalized)
+        contact = contact_state_from_fields(inputs.contacts, offers, now, budgets=budgets)
+        consent = ConsentFlags(personalization=personalized, marketing=profile.consent.marketing is True)
+        return arbitrate(offers, facts, now=now, rng=self._rng, policy=self.policy.exploration, channel=req.channel,
+                         consent=consent, contact=contact, holdout=holdout)
+
+    async def _write(
+        self, cid: str, decision_id: str, record: DecisionRecord, decision: OfferDecision | None,
+        shown: Sequence[str], now: float,
+    ) -> OfferOut | None:
+        without_offer = record
+        with_offer = None
+        if decision is not None:
+            logged = [c for c in decision.candidates if c.eligible or c.offer_id is None][:50]
+            blocked = [c for c in decision.candidates if not c.eligible][:50]
+            common = {"candidates": logged + blocked, "policy_version": decision.policy_version, "holdout": decision.holdout}
+            no_offer_p = next((c.probability for c in decision.candidates if c.offer_id is None), 1.0)
+            without_offer = msgspec.structs.replace(record, probability=no_offer_p if decision.offer is None else 1.0, **common)
+            if decision.offer is not None:
+                o = decision.offer.offer
+                with_offer = msgspec.structs.replace(
+                    record, offer_id=o.id, offer_kind=o.kind, offer_value=float(o.value),
+                    probability=decision.probability, explored=decision.explored, **common,
+                )
+        offered = with_offer is not None and decision is not None and decision.offer is not None
+        pipe = self._store.write_pipeline(
+            cid, decision_id, None if offered else _json.encode(without_offer), shown, now, self._stream_maxlen
+        )
+        if with_offer is not None and decision is not None and decision.offer is not None:
+            script_keys, argv = reserve_args(self._keys, cid, decision.offer.id, decision.offer.policy, now)
+            await self._write_script(
+                keys=[*script_keys, self._keys.decision_stream],
+                args=[*argv, self._stream_maxlen, _json.encode(with_offer), _json.encode(without_offer)],
+                client=pipe,
+            )
+        try:
+            replies = await with_deadline(pipe.execute(), self._write_timeout_ms)
+        except StoreUnavailable:
+            REDIS_ERRORS.labels(operation="decide_write").inc()
+            raise
+        if with_offer is None or decision is None or decision.offer is None:
+            return None
+        reserve = replies[-1]
+        if int(reserve[0]) != 1:
+            return None
+        o = decision.offer.offer
+        return OfferOut(
+            offer_id=o.id, kind=o.kind, name=o.name, value=float(o.value),
+            expires_at=decision.offer.valid_until, explanation=decision.explanation,
+            probability=round(decision.probability, 6), explored=decision.explored,
+        )
+
+
+_json = msgspec.json.Encoder()
+_EMPTY = DecisionInputs({}, {}, [], [], set(), {}, {}, {}, {}, None, [], [])
+
+
+def _decision_write_source() -> str:
+    return lua_source("decision_write").replace("%RESERVE%", lua_source("contact_policy"))
+
+
+def _weighted(entries: Sequence[str]) -> list[tuple[str, float]]:
+    out = []
+    for raw in entries:
+        try:
+            item, _type, weight, _ts = parse_item_entry(raw)
+        except ValueError:
+            continue
+        out.append((item, weight))
+    return out
+
+
+def _new_decision_id(now: float) -> str:
+    # Time-ordered and unique: milliseconds + 64 random bits.
+    return f"d{int(now * 1000):x}{os.urandom(8).hex()}"
+
+
