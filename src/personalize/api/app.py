@@ -74,6 +74,8 @@ def app_from_env() -> Litestar:
     """Entry point for ASGI servers (granian/uvicorn --factory)."""
     from personalize.logging_setup import configure
 
-    settings = get_settings()
+    # Read the environment afresh: a forked worker may have inherited a cached Settings
+    # from before `serve` started the embedded Redis and set REDIS_URL.
+    settings = Settings.from_env()
     configure(settings.log_level)
     return create_app(settings)
