@@ -14,7 +14,8 @@ from pathlib import Path
 import pytest
 import redis
 
-os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
+for _var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
+    os.environ.setdefault(_var, "1")  # threaded BLAS/OpenMP on 2 shared cores only thrashes
 
 from personalize.store.embedded import EmbeddedRedis  # noqa: E402
 

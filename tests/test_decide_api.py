@@ -70,10 +70,11 @@ def decide_body(**kw: Any) -> dict[str, Any]:
 
 
 async def test_without_a_model_decide_falls_back_to_live_popularity(redis_url: str, redis_sync: redis.Redis) -> None:
-    async with api_client(redis_url, model_poll_s=0.05) as api:
+    async with api_client(redis_url, model_poll_s=0.05, popularity_flush_s=0.05) as api:
         views = [event("product_view", anonymous_id=f"v{n}", session_id="s", item_id=item)
                  for n, item in enumerate(["hot"] * 5 + ["warm"] * 3 + ["cold"])]
         await api.post("/v1/events", json={"events": views})
+        await asyncio.sleep(0.2)  # popularity is flushed by each worker every PERSONALIZE_POPULARITY_FLUSH_S
         r = await api.post("/v1/decide", json=decide_body())
         assert r.status_code == 200, r.text
         body = r.json()

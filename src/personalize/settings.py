@@ -64,6 +64,7 @@ class Settings:
     recent_items_per_session: int = 50
     history_items_per_customer: int = 200
     popularity_half_life_h: float = 72.0
+    popularity_flush_s: float = 1.0
     # Serving
     host: str = "127.0.0.1"
     port: int = 8000
@@ -108,6 +109,7 @@ class Settings:
             popularity_half_life_h=_env_float(
                 "PERSONALIZE_POPULARITY_HALF_LIFE_H", d.popularity_half_life_h
             ),
+            popularity_flush_s=_env_float("PERSONALIZE_POPULARITY_FLUSH_S", d.popularity_flush_s),
             host=_env_str("PERSONALIZE_HOST", d.host),
             port=_env_int("PERSONALIZE_PORT", d.port),
             workers=_env_int("PERSONALIZE_WORKERS", d.workers),
@@ -142,6 +144,7 @@ SETTINGS_DOC: list[tuple[str, str, str]] = [
     ("PERSONALIZE_RECENT_ITEMS_PER_SESSION", "50", "Recent items kept per session."),
     ("PERSONALIZE_HISTORY_ITEMS_PER_CUSTOMER", "200", "Recent items kept per customer (used to fold known customers in)."),
     ("PERSONALIZE_POPULARITY_HALF_LIFE_H", "72", "Half-life of the decayed item popularity counters."),
+    ("PERSONALIZE_POPULARITY_FLUSH_S", "1", "Each worker sums popularity increments in memory and flushes them this often."),
     ("PERSONALIZE_HOST", "127.0.0.1", "Address the API listens on."),
     ("PERSONALIZE_PORT", "8000", "Port the API listens on."),
     ("PERSONALIZE_WORKERS", "2", "Server worker processes."),

@@ -49,10 +49,12 @@ def create_app(settings: Settings | None = None, clock: Clock | None = None) -> 
         except Exception:  # noqa: BLE001 - start anyway; the refresher retries
             logging.getLogger("personalize").exception("initial refresh failed")
         runtime.refresher.start()
+        runtime.popularity.start(settings.popularity_flush_s)
         try:
             yield
         finally:
             await runtime.refresher.stop()
+            await runtime.popularity.stop()
             await runtime.close()
 
     return Litestar(

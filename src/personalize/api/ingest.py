@@ -8,7 +8,7 @@ from litestar import Request, Response, post
 
 from personalize.domain.events import EVENT_TYPES
 from personalize.metrics import EVENTS
-from personalize.service.ingest import BatchResult, parse_batch
+from personalize.service.ingest import BatchResult, decode_batch
 from personalize.service.runtime import Runtime
 
 
@@ -26,10 +26,15 @@ from personalize.service.runtime import Runtime
 )
 async def ingest_events(request: Request[Any, Any, Any]) -> Response[BatchResult]:
     runtime: Runtime = request.app.state.runtime
-    raw = parse_batch(await request.body(), runtime.settings.max_batch_events)
+    raw = decode_batch(await request.body(), runtime.settings.max_batch_events)
     result = await runtime.ingest.ingest(raw)
-    for r, item in zip(result.results, (raw[r.index] for r in result.results), strict=True):
-        type_ = item.get("type") if isinstance(item, dict) else None
-        EVENTS.labels(type=type_ if type_ in EVENT_TYPES else "invalid", result=r.status).inc()
+    counts: dict[tuple[str, str], int] = {}
+    for r in result.results:
+        item = raw[r.index]
+        type_ = item.get("type") if isinstance(item, dict) else type(item).__struct_config__.tag
+        key = (type_ if type_ in EVENT_TYPES else "invalid", r.status)
+        counts[key] = counts.get(key, 0) + 1
+    for (type_, status), n in counts.items():
+        EVENTS.labels(type=type_, result=status).inc(n)
     status = 422 if result.rejected == len(result.results) else 202
     return Response(result, status_code=status)

@@ -11,6 +11,7 @@ from msgspec import Meta
 
 from personalize.api.errors import ApiError
 from personalize.domain.events import Id
+from personalize.domain.facts import session_with_totals
 from personalize.domain.profile import ProfileView, build_profile, cart_view
 from personalize.domain.state_ops import parse_item_entry
 from personalize.service.runtime import Runtime
@@ -121,7 +122,7 @@ async def get_session(
         expires_in_s=session.ttl_s,
         events=sum(int(v) for k, v in f.items() if k.startswith("n:")),
         counts_by_type={k[2:]: int(v) for k, v in f.items() if k.startswith("n:")},
-        page_types={k[3:]: int(v) for k, v in f.items() if k.startswith("pt:")},
+        page_types={k[3:]: int(v) for k, v in session_with_totals(f).items() if k.startswith("pt:") and int(v)},
         dwell_ms=sum(int(v) for k, v in f.items() if k.startswith("dw:")),
         dwell_ms_by_page_type={k[3:]: int(v) for k, v in f.items() if k.startswith("dw:")},
         landing_referrer=f.get("landing_ref"),

@@ -20,8 +20,24 @@ def _n(h: Mapping[str, str], key: str) -> float:
         return 0.0
 
 
+def session_with_totals(session: Mapping[str, str], cart_value: float | None = None) -> dict[str, str]:
+    """The stored session hash plus the totals ingest leaves implicit (it writes each fact once):
+    ``n`` (events), ``dwell_ms``, ``cart_adds``, ``pt:product`` including product views,
+    and ``cart_value`` when given. This is what features and rules read."""
+    out = dict(session)
+    counts = {k: _n(session, k) for k in session if k.startswith("n:")}
+    out["n"] = str(int(sum(counts.values())))
+    out["dwell_ms"] = str(int(sum(_n(session, k) for k in session if k.startswith("dw:"))))
+    out["cart_adds"] = str(int(counts.get("n:add_to_cart", 0.0)))
+    out["pt:product"] = str(int(_n(session, "pt:product") + counts.get("n:product_view", 0.0)))
+    if cart_value is not None:
+        out["cart_value"] = repr(float(cart_value))
+    return out
+
+
 def session_facts(session: Mapping[str, str]) -> dict[str, Any]:
-    counts = {k[2:]: _n(session, k) for k in session if k.startswith("n:")}
+    """Rule facts of a session hash as returned by ``session_with_totals``."""
+    counts = {k[2:]: _n(session, k) for k in session if k.startswith("n:") and k != "n"}
     return {
         "views": sum(_n(session, k) for k in session if k.startswith("pt:")),
         "product_views": counts.get("product_view", 0.0),

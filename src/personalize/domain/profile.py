@@ -125,19 +125,19 @@ def _consent(raw: Mapping[str, str], purpose: str) -> bool | None:
 def journey_stage(raw: Mapping[str, str]) -> str:
     orders = _i(raw, "orders")
     returns = _i(raw, "returns")
-    engaged = _i(raw, "email_clicks") > 0 or _i(raw, "lead_forms") > 0 or any(k.startswith("trait:") for k in raw)
+    engaged = _i(raw, "n:email_click") > 0 or _i(raw, "n:lead_form") > 0 or any(k.startswith("trait:") for k in raw)
     if orders >= 3 and returns / orders < 0.2 and engaged:
         return "advocacy"
     if orders >= 2:
         return "usage"
     if orders == 1:
         return "action"
-    if _i(raw, "cart_adds") > 0 or _i(raw, "checkouts") > 0:
+    if _i(raw, "n:add_to_cart") > 0 or _i(raw, "n:checkout_started") > 0:
         return "consideration"
     zooms = _i(raw, "n:image_zoom") + _i(raw, "n:video_play")
-    if _i(raw, "product_views") >= 3 or zooms > 0 or _i(raw, "dwell_ms") >= 60_000:
+    if _i(raw, "n:product_view") >= 3 or zooms > 0 or _i(raw, "dwell_ms") >= 60_000:
         return "interest"
-    if _i(raw, "product_views") > 0 or _i(raw, "searches") > 0:
+    if _i(raw, "n:product_view") > 0 or _i(raw, "n:search") > 0:
         return "discovery"
     return "awareness"
 
@@ -220,11 +220,11 @@ def build_profile(
         events=sum(int(v) for k, v in raw.items() if k.startswith("n:")),
         events_by_type={k[2:]: int(v) for k, v in raw.items() if k.startswith("n:")},
         sessions=_i(raw, "sessions"),
-        product_views=_i(raw, "product_views"),
+        product_views=_i(raw, "n:product_view"),
         dwell_ms=_i(raw, "dwell_ms"),
-        searches=_i(raw, "searches"),
-        cart_adds=_i(raw, "cart_adds"),
-        checkouts=_i(raw, "checkouts"),
+        searches=_i(raw, "n:search"),
+        cart_adds=_i(raw, "n:add_to_cart"),
+        checkouts=_i(raw, "n:checkout_started"),
         orders=orders,
         revenue=round(revenue, 2),
         average_order_value=round(revenue / orders, 2) if orders else 0.0,
@@ -239,13 +239,13 @@ def build_profile(
         orders_shipping_free=free,
         shipping_paid_ratio=round(paid / (paid + free), 4) if paid + free else None,
         shipping_paid_total=round(_fl(raw, "shipping_paid_total"), 2),
-        email_opens=_i(raw, "email_opens"),
-        email_clicks=_i(raw, "email_clicks"),
+        email_opens=_i(raw, "n:email_open"),
+        email_clicks=_i(raw, "n:email_click"),
         last_email_open_at=_opt(raw, "last_email_open_ts"),
         last_email_click_at=_opt(raw, "last_email_click_ts"),
-        offer_impressions=_i(raw, "offer_impressions"),
-        offer_accepts=_i(raw, "offer_accepts"),
-        offer_dismissals=_i(raw, "offer_dismissals"),
+        offer_impressions=_i(raw, "n:offer_impression"),
+        offer_accepts=_i(raw, "n:offer_accept"),
+        offer_dismissals=_i(raw, "n:offer_dismiss"),
         consent=Consent(
             personalization=_consent(raw, "personalization"),
             marketing=_consent(raw, "marketing"),

@@ -32,11 +32,6 @@ class OpSettings:
     event_stream_maxlen: int
 
 
-def _f(x: float) -> str:
-    # Floats travel as strings: exact, and Redis parses them for HINCRBYFLOAT/ZINCRBY.
-    return repr(float(x))
-
-
 def interaction_weight(event_type: str, dwell_ms: int | None = None) -> float:
     weight = ev.ITEM_EVENT_WEIGHTS.get(event_type, 0.0)
     if dwell_ms:
@@ -66,12 +61,21 @@ def page_type_of(event: ev.BaseEvent) -> str | None:
     return None
 
 
-def _popularity(item_id: str, category: str | None, weight: float, boost: float) -> list[Op]:
-    inc = _f(weight * boost)
-    ops: list[Op] = [("ZINCR", "pop", item_id, inc)]
-    if category:
-        ops.append(("ZINCR", f"popcat:{category}", item_id, inc))
-    return ops
+def popularity_increments(event: ev.BaseEvent) -> list[tuple[str, str | None, float]]:
+    """(item, category, weight) pairs this event adds to the decayed popularity counters."""
+    match event:
+        case ev.ProductView(item_id=item, category=cat, dwell_ms=dwell):
+            return [(item, cat or _ctx_category(event), interaction_weight("product_view", dwell))]
+        case ev.ImageZoom(item_id=item):
+            return [(item, _ctx_category(event), interaction_weight("image_zoom"))]
+        case ev.VideoPlay(item_id=item):
+            return [(item, _ctx_category(event), interaction_weight("video_play"))]
+        case ev.AddToCart(item_id=item, category=cat):
+            return [(item, cat or _ctx_category(event), interaction_weight("add_to_cart"))]
+        case ev.Purchase(lines=lines):
+            w = interaction_weight("purchase")
+            return [(line.item_id, line.category, w * line.quantity) for line in lines]
+    return []
 
 
 def _touch_item(
@@ -89,138 +93,105 @@ def ops_for_event(
     *,
     event_json: bytes,
     customer: str,
-    popularity_boost: float,
     cfg: OpSettings,
 ) -> list[Op]:
-    """All operations that applying ``event`` to ``customer`` performs (stream append included)."""
+    """All operations that applying ``event`` to ``customer`` performs (stream append included).
+
+    Counts per event type live in ``n:<type>`` only (product views, searches, cart adds...
+    are derived from them on read): every field written costs ingest throughput.
+    """
     ts = event.timestamp
     type_ = type(event).__struct_config__.tag
     sid = event.session_id
-    ops: list[Op] = [
-        ("HMIN", "profile", "first_ts", _f(ts)),
-        ("HMAX", "profile", "last_ts", _f(ts)),
-        ("HINCR", "profile", f"n:{type_}", 1),
-    ]
-    if sid:
-        skey = f"session:{sid}"
-        ops += [
-            ("HSETNX", skey, "first_ts", _f(ts)),
-            ("IFNEW", None, 2),
-            ("HINCR", "profile", "sessions", 1),
-            ("HSET", "profile", "last_session", sid),
-            ("HMAX", skey, "last_ts", _f(ts)),
-            ("HINCR", skey, f"n:{type_}", 1),
-        ]
+    skey = f"session:{sid}" if sid else None
+    # TOUCH: first/last seen and the per-type counter on the profile (and session), and a
+    # new-session count; one compound op because every event does it (see the Lua).
+    ops: list[Op] = [("TOUCH", "profile", skey, type_, ts, sid or "")]
+    if skey is not None:
         referrer = event.context.referrer if event.context else None
         if referrer:
             ops.append(("HSETNX", skey, "landing_ref", referrer))
         page_type = page_type_of(event)
         if page_type is not None:
-            ops.append(("HINCR", skey, f"pt:{page_type}", 1))
+            if type_ != "product_view":  # product views: n:product_view says it already
+                ops.append(("HINCR", skey, f"pt:{page_type}", 1))
             dwell = getattr(event, "dwell_ms", None)
             if dwell:
                 ops.append(("HINCR", skey, f"dw:{page_type}", dwell))
-    ops += _ops_specific(event, type_, ts, sid, popularity_boost, cfg)
+    ops += _ops_specific(event, type_, ts, sid, cfg)
     ops.append(("XADD", "events", cfg.event_stream_maxlen, "c", customer, "e", event_json.decode()))
     return ops
 
 
-def _ops_specific(
-    event: ev.BaseEvent, type_: str, ts: float, sid: str | None, boost: float, cfg: OpSettings
-) -> list[Op]:
+def _ops_specific(event: ev.BaseEvent, type_: str, ts: float, sid: str | None, cfg: OpSettings) -> list[Op]:
     ops: list[Op] = []
     match event:
         case ev.ProductView(item_id=item, category=cat, dwell_ms=dwell):
-            w = interaction_weight(type_, dwell)
-            ops += [("HINCR", "profile", "product_views", 1)]
             if dwell:
                 ops.append(("HINCR", "profile", "dwell_ms", dwell))
-            ops += _touch_item(item, type_, w, ts, sid, cfg)
-            ops += _popularity(item, cat or _ctx_category(event), w, boost)
+            ops += _touch_item(item, type_, interaction_weight(type_, dwell), ts, sid, cfg)
         case ev.ImageZoom(item_id=item) | ev.VideoPlay(item_id=item):
-            w = interaction_weight(type_)
-            ops += _touch_item(item, type_, w, ts, sid, cfg)
-            ops += _popularity(item, _ctx_category(event), w, boost)
+            ops += _touch_item(item, type_, interaction_weight(type_), ts, sid, cfg)
         case ev.AddToCart(item_id=item, quantity=qty, price=price, category=cat):
-            w = interaction_weight(type_)
             ops += [
-                ("HINCR", "profile", "cart_adds", 1),
                 ("HINCR", "cart", f"q:{item}", qty),
-                ("HSET", "cart", f"p:{item}", _f(price)),
-                ("HSET", "cart", "updated_ts", _f(ts)),
+                ("HSET", "cart", f"p:{item}", price),
+                ("HSET", "cart", "updated_ts", ts),
             ]
-            if sid:
-                ops.append(("HINCR", f"session:{sid}", "cart_adds", 1))
-            ops += _touch_item(item, type_, w, ts, sid, cfg)
-            ops += _popularity(item, cat or _ctx_category(event), w, boost)
+            ops += _touch_item(item, type_, interaction_weight(type_), ts, sid, cfg)
         case ev.RemoveFromCart(item_id=item, quantity=qty):
             ops += [
                 ("HDECRDEL", "cart", f"q:{item}", f"p:{item}", qty),
-                ("HSET", "cart", "updated_ts", _f(ts)),
+                ("HSET", "cart", "updated_ts", ts),
             ]
         case ev.CheckoutStarted(shipping_fee=fee):
-            ops.append(("HINCR", "profile", "checkouts", 1))
             if fee is not None and fee > 0:
                 ops.append(("HINCR", "profile", "checkouts_shipping_charged", 1))
         case ev.Purchase():
-            ops += _purchase_ops(event, ts, sid, boost, cfg)
+            ops += _purchase_ops(event, ts, sid, cfg)
         case ev.Return(order_id=order, amount=amount):
             ops += [
-                ("HSETNX", "orders", f"r:{order}:{event.item_id or '*'}", _f(amount)),
+                ("HSETNX", "orders", f"r:{order}:{event.item_id or '*'}", amount),
                 ("IFNEW", None, 3),
                 ("HINCR", "profile", "returns", 1),
-                ("HINCRF", "profile", "returned_value", _f(amount)),
-                ("HMAX", "profile", "last_return_ts", _f(ts)),
+                ("HINCRF", "profile", "returned_value", amount),
+                ("HMAX", "profile", "last_return_ts", ts),
             ]
         case ev.EmailOpen():
-            ops += [("HINCR", "profile", "email_opens", 1), ("HMAX", "profile", "last_email_open_ts", _f(ts))]
+            ops.append(("HMAX", "profile", "last_email_open_ts", ts))
         case ev.EmailClick():
-            ops += [("HINCR", "profile", "email_clicks", 1), ("HMAX", "profile", "last_email_click_ts", _f(ts))]
-        case ev.OfferImpression(offer_id=offer):
-            ops.append(("HINCR", "profile", "offer_impressions", 1))
+            ops.append(("HMAX", "profile", "last_email_click_ts", ts))
         case ev.OfferAccept(offer_id=offer):
-            ops += [
-                ("HINCR", "profile", "offer_accepts", 1),
-                ("HINCR", "contacts", f"acc:{offer}", 1),
-                ("HMAX", "contacts", f"red:{offer}", _f(ts)),
-            ]
+            ops += [("HINCR", "contacts", f"acc:{offer}", 1), ("HMAX", "contacts", f"red:{offer}", ts)]
         case ev.OfferDismiss(offer_id=offer):
-            ops += [
-                ("HINCR", "profile", "offer_dismissals", 1),
-                ("HINCR", "contacts", f"dis:{offer}", 1),
-                ("HMAX", "contacts", f"dist:{offer}", _f(ts)),
-            ]
+            ops += [("HINCR", "contacts", f"dis:{offer}", 1), ("HMAX", "contacts", f"dist:{offer}", ts)]
         case ev.RecommendationClick(item_id=item):
-            ops.append(("HINCR", "profile", "rec_clicks", 1))
             ops.append(("HDEL", "shown", item))  # a click resets the repeat-demotion counter
         case ev.LeadForm(traits=traits):
-            ops.append(("HINCR", "profile", "lead_forms", 1))
             for name, value in traits.items():
-                ops.append(("HLATEST", "profile", f"trait:{name}", _trait(value), f"trait_ts:{name}", _f(ts)))
+                ops.append(("HLATEST", "profile", f"trait:{name}", _trait(value), f"trait_ts:{name}", ts))
         case ev.Consent(granted=granted, withdrawn=withdrawn):
             for purpose in granted:
-                ops.append(("HLATEST", "profile", f"consent:{purpose}", "1", f"consent_ts:{purpose}", _f(ts)))
+                ops.append(("HLATEST", "profile", f"consent:{purpose}", "1", f"consent_ts:{purpose}", ts))
             for purpose in withdrawn:
-                ops.append(("HLATEST", "profile", f"consent:{purpose}", "0", f"consent_ts:{purpose}", _f(ts)))
-        case ev.Search():
-            ops.append(("HINCR", "profile", "searches", 1))
+                ops.append(("HLATEST", "profile", f"consent:{purpose}", "0", f"consent_ts:{purpose}", ts))
         case _:
             pass
     return ops
 
 
-def _purchase_ops(event: ev.Purchase, ts: float, sid: str | None, boost: float, cfg: OpSettings) -> list[Op]:
+def _purchase_ops(event: ev.Purchase, ts: float, sid: str | None, cfg: OpSettings) -> list[Op]:
     guarded: list[Op] = [
         ("HINCR", "profile", "orders", 1),
-        ("HINCRF", "profile", "revenue", _f(event.total)),
-        ("HMAX", "profile", "last_purchase_ts", _f(ts)),
-        ("HMIN", "profile", "first_purchase_ts", _f(ts)),
+        ("HINCRF", "profile", "revenue", event.total),
+        ("HMAX", "profile", "last_purchase_ts", ts),
+        ("HMIN", "profile", "first_purchase_ts", ts),
         ("HINCR", "profile", "items_bought", sum(line.quantity for line in event.lines)),
     ]
     if event.shipping_fee > 0:
         guarded += [
             ("HINCR", "profile", "orders_shipping_paid", 1),
-            ("HINCRF", "profile", "shipping_paid_total", _f(event.shipping_fee)),
+            ("HINCRF", "profile", "shipping_paid_total", event.shipping_fee),
         ]
     else:
         guarded.append(("HINCR", "profile", "orders_shipping_free", 1))
@@ -231,12 +202,11 @@ def _purchase_ops(event: ev.Purchase, ts: float, sid: str | None, boost: float, 
             ("HDECRDEL", "cart", f"q:{line.item_id}", f"p:{line.item_id}", line.quantity),
         ]
         guarded += _touch_item(line.item_id, "purchase", w, ts, sid, cfg)
-        guarded += _popularity(line.item_id, line.category, w * line.quantity, boost)
     if sid:
         guarded.append(("HINCR", f"session:{sid}", "orders", 1))
     # The order id guards the counters: a second event for the same order (new event_id,
     # e.g. a storefront retry with a fresh id) is stored in the stream but not counted twice.
-    return [("HSETNX", "orders", event.order_id, _f(event.total)), ("IFNEW", None, len(guarded)), *guarded]
+    return [("HSETNX", "orders", event.order_id, event.total), ("IFNEW", None, len(guarded)), *guarded]
 
 
 def _ctx_category(event: ev.BaseEvent) -> str | None:

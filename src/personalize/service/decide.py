@@ -33,7 +33,7 @@ from msgspec import Meta
 from personalize.clock import Clock
 from personalize.domain.decisions import DecisionContext, DecisionRecord, RecommendedItem
 from personalize.domain.events import Channel, Id, PageType, ShortText
-from personalize.domain.facts import build_facts
+from personalize.domain.facts import build_facts, session_with_totals
 from personalize.domain.profile import ProfileView, build_profile
 from personalize.domain.state_ops import parse_item_entry
 from personalize.metrics import DECISIONS, REDIS_ERRORS
@@ -288,9 +288,10 @@ class DecideService:
         budgets: dict[str, tuple[int, int]], personalized: bool, holdout: bool, now: float,
     ) -> OfferDecision:
         scores: dict[str, float] = {k: v for k, v in profile.propensities.items() if isinstance(v, float)}
+        session = session_with_totals(inputs.session, profile.cart.value)
         if self.purchase_propensity is not None and personalized:
             try:
-                scores["p_purchase"] = float(self.purchase_propensity.predict_from_session(inputs.session, inputs.profile))
+                scores["p_purchase"] = float(self.purchase_propensity.predict_from_session(session, inputs.profile))
             except Exception:  # noqa: BLE001 - a broken score must not break the decision
                 log.exception("purchase propensity failed")
         item = None
@@ -298,7 +299,7 @@ class DecideService:
             item = {"in_stock": req.page.item_id not in self._catalog_cache.out_of_stock,
                     "category": self._catalog_cache.categories.get(req.page.item_id)}
         context = {"page_type": req.page.type, "channel": req.channel, "item_id": req.page.item_id, "category": req.page.category}
-        facts = build_facts(profile, inputs.session, context, scores, item, personalized)
+        facts = build_facts(profile, session, context, scores, item, personalized)
         contact = contact_state_from_fields(inputs.contacts, offers, now, budgets=budgets)
         consent = ConsentFlags(personalization=personalized, marketing=profile.consent.marketing is True)
         return arbitrate(offers, facts, now=now, rng=self._rng, policy=self.policy.exploration, channel=req.channel,

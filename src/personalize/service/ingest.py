@@ -18,13 +18,13 @@ import msgspec
 from personalize.clock import Clock
 from personalize.domain import events as ev
 from personalize.domain.merge import VisitorSnapshot, merge_ops
-from personalize.domain.popularity import popularity_boost
-from personalize.domain.state_ops import Op, OpSettings, ops_for_event
+from personalize.domain.state_ops import Op, OpSettings, ops_for_event, popularity_increments
 from personalize.settings import Settings
 from personalize.store.client import with_deadline
 from personalize.store.event_writer import APPLIED, CONFLICT, DUPLICATE, CustomerBatch, EventWriter
 from personalize.store.identity import IdentityStore
 from personalize.store.keys import customer_id
+from personalize.store.popularity import PopularityBuffer
 
 Status = Literal["accepted", "duplicate", "rejected"]
 
@@ -105,6 +105,41 @@ def parse_batch(body: bytes, max_events: int) -> list[Any]:
     return raw
 
 
+class _TypedBatch(msgspec.Struct):
+    events: list[ev.Event]  # type: ignore[valid-type]
+
+
+_typed_object = msgspec.json.Decoder(_TypedBatch)
+_typed_list = msgspec.json.Decoder(list[ev.Event])  # type: ignore[valid-type]
+
+
+def decode_batch(body: bytes, max_events: int) -> list[Any]:
+    """Events of a request body: typed structs when the whole body is valid (the fast path,
+    one C-level decode), else raw objects validated one by one so each gets its own answer."""
+    try:
+        stripped = body.lstrip()
+        events = (_typed_list if stripped[:1] == b"[" else _typed_object).decode(body)
+        typed = events if isinstance(events, list) else events.events
+        if len(typed) > max_events:
+            raise BatchTooLarge(len(typed), max_events)
+        if typed:
+            return typed
+    except (msgspec.ValidationError, msgspec.DecodeError):
+        pass
+    return parse_batch(body, max_events)
+
+
+def check_event(event: ev.BaseEvent, now: float, max_future_skew_s: int) -> ev.BaseEvent:
+    """The rules the schema cannot express; raises _Invalid."""
+    if not event.user_id and not event.anonymous_id:
+        raise _Invalid("user_id", "user_id or anonymous_id is required")
+    if event.timestamp > now + max_future_skew_s:
+        raise _Invalid("timestamp", f"is {event.timestamp - now:.0f} s in the future (at most {max_future_skew_s} s allowed)")
+    if isinstance(event, ev.Identify) and event.user_id == event.anonymous_id:
+        raise _Invalid("anonymous_id", "must differ from user_id")
+    return event
+
+
 def validate_event(raw: Any, now: float, max_future_skew_s: int) -> ev.BaseEvent:
     """One event, fully validated; raises ValueError('field', 'reason') on any problem."""
     if not isinstance(raw, dict):
@@ -118,17 +153,7 @@ def validate_event(raw: Any, now: float, max_future_skew_s: int) -> ev.BaseEvent
     except msgspec.ValidationError as exc:
         path, reason = _split_validation_error(str(exc))
         raise _Invalid(path, reason) from exc
-    if not event.user_id and not event.anonymous_id:
-        raise _Invalid("user_id", "user_id or anonymous_id is required")
-    if event.timestamp > now + max_future_skew_s:
-        raise _Invalid("timestamp", f"is {event.timestamp - now:.0f} s in the future (at most {max_future_skew_s} s allowed)")
-    if isinstance(event, ev.Identify) and event.user_id == event.anonymous_id:
-        raise _Invalid("anonymous_id", "must differ from user_id")
-    if isinstance(event, ev.Purchase):
-        lines_total = sum(line.price * line.quantity for line in event.lines)
-        if event.total + 0.01 < 0 or lines_total < 0:
-            raise _Invalid("total", "must not be negative")
-    return event
+    return check_event(event, now, max_future_skew_s)
 
 
 class _Invalid(ValueError):
@@ -148,8 +173,12 @@ class _Pending:
 
 
 class IngestService:
-    def __init__(self, writer: EventWriter, identity: IdentityStore, settings: Settings, clock: Clock) -> None:
+    def __init__(
+        self, writer: EventWriter, identity: IdentityStore, settings: Settings, clock: Clock,
+        popularity: PopularityBuffer,
+    ) -> None:
         self._writer = writer
+        self._popularity = popularity
         self._identity = identity
         self._settings = settings
         self._clock = clock
@@ -164,12 +193,16 @@ class IngestService:
         now = self._clock.now()
         results: list[EventResult | None] = [None] * len(raw_events)
         pending: list[_Pending] = []
-        seen_in_batch: dict[tuple[str, str], int] = {}
+        seen_in_batch: dict[tuple[str, str], str] = {}
+        skew = self._settings.max_future_skew_s
         for i, raw in enumerate(raw_events):
             try:
-                event = validate_event(raw, now, self._settings.max_future_skew_s)
+                if isinstance(raw, ev.BaseEvent):
+                    event = check_event(raw, now, skew)
+                else:
+                    event = validate_event(raw, now, skew)
             except _Invalid as bad:
-                event_id = raw.get("event_id") if isinstance(raw, dict) else None
+                event_id = raw.get("event_id") if isinstance(raw, dict) else getattr(raw, "event_id", None)
                 results[i] = EventResult(
                     index=i, status="rejected", event_id=event_id if isinstance(event_id, str) else None,
                     field=bad.field, reason=bad.reason,
@@ -177,21 +210,26 @@ class IngestService:
                 continue
             cid = customer_id(event.user_id, event.anonymous_id)
             event_json = _encoder.encode(event)
+            fingerprint = hashlib.blake2b(event_json, digest_size=12).hexdigest()
             if (cid, event.event_id) in seen_in_batch:
                 # The same id twice in one batch: the first one wins, like across batches.
-                first = seen_in_batch[(cid, event.event_id)]
-                same = raw_events[first] == raw
+                same = seen_in_batch[(cid, event.event_id)] == fingerprint
                 results[i] = EventResult(
                     index=i, status="duplicate" if same else "rejected", event_id=event.event_id,
                     **({} if same else {"field": "event_id", "reason": "reused with different content"}),
                 )
                 continue
-            seen_in_batch[(cid, event.event_id)] = i
-            pending.append(_Pending(i, event, cid, event_json, hashlib.blake2b(event_json, digest_size=12).hexdigest()))
+            seen_in_batch[(cid, event.event_id)] = fingerprint
+            pending.append(_Pending(i, event, cid, event_json, fingerprint))
 
         if pending:
             _route_identified_visitors(pending)
             await self._apply(pending, now, results)
+        by_index = {p.index: p.event for p in pending}
+        self._popularity.add(
+            inc for r in results if r is not None and r.status == "accepted"
+            for inc in popularity_increments(by_index[r.index])
+        )
         final = [r for r in results if r is not None]
         return BatchResult(
             accepted=sum(r.status == "accepted" for r in final),
@@ -202,10 +240,9 @@ class IngestService:
 
     async def _apply(self, pending: list[_Pending], now: float, results: list[EventResult | None]) -> None:
         timeout = self._settings.redis_timeout_ms
-        boost = popularity_boost(now, self._settings.popularity_half_life_h)
         snapshots = await self._link_identities(pending)
         for p in pending:
-            p.ops = ops_for_event(p.event, event_json=p.event_json, customer=p.customer, popularity_boost=boost, cfg=self._op_settings)
+            p.ops = ops_for_event(p.event, event_json=p.event_json, customer=p.customer, cfg=self._op_settings)
             snap = snapshots.get(p.index)
             if snap is not None:
                 p.ops += merge_ops(snap, p.event.session_id, self._op_settings)
@@ -214,10 +251,11 @@ class IngestService:
         redirected: list[_Pending] = []
         for batch, outcome in zip(batches, outcomes, strict=True):
             if outcome.redirect_to is not None:
+                by_position = {x.index: x for x in pending}
                 for i in batch.indexes:
-                    p = next(x for x in pending if x.index == i)
+                    p = by_position[i]
                     p.customer = outcome.redirect_to
-                    p.ops = ops_for_event(p.event, event_json=p.event_json, customer=p.customer, popularity_boost=boost, cfg=self._op_settings)
+                    p.ops = ops_for_event(p.event, event_json=p.event_json, customer=p.customer, cfg=self._op_settings)
                     redirected.append(p)
                 continue
             _record(batch, outcome.results or [], results, pending)

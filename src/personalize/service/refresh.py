@@ -70,7 +70,7 @@ class Refresher:
         if directory is None or directory == self._propensity_dir:
             return
         try:
-            from personalize.propensity.purchase import PurchasePropensity
+            from personalize.propensity.serving import PurchasePropensity
 
             model: Any = PurchasePropensity.load(directory)
         except Exception as exc:  # noqa: BLE001 - keep serving without it

@@ -20,6 +20,7 @@ from personalize.store.event_writer import EventWriter
 from personalize.store.identity import IdentityStore
 from personalize.store.keys import Keys
 from personalize.store.offer_store import OfferStore
+from personalize.store.popularity import PopularityBuffer
 from personalize.store.profiles import ProfileStore
 
 
@@ -37,6 +38,7 @@ class Runtime:
     models: ModelHolder
     offer_store: OfferStore
     refresher: Refresher
+    popularity: PopularityBuffer
 
     @classmethod
     def build(cls, settings: Settings, clock: Clock | None = None) -> Runtime:
@@ -59,13 +61,14 @@ class Runtime:
             ),
         )
         models = ModelHolder()
+        popularity = PopularityBuffer(client, keys, clock, settings.popularity_half_life_h, settings.redis_timeout_ms)
         offer_store = OfferStore(client, keys)
         return cls(
             settings=settings,
             clock=clock,
             client=client,
             keys=keys,
-            ingest=IngestService(writer, IdentityStore(client, keys), settings, clock),
+            ingest=IngestService(writer, IdentityStore(client, keys), settings, clock, popularity),
             profiles=ProfileStore(client, keys),
             catalog=catalog,
             catalog_cache=catalog_cache,
@@ -73,6 +76,7 @@ class Runtime:
             models=models,
             offer_store=offer_store,
             refresher=Refresher(client, keys, settings, models, catalog_cache, offer_store, decide),
+            popularity=popularity,
         )
 
     async def redis_latency_ms(self) -> float:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 import msgspec
 import redis.asyncio as aioredis
@@ -20,6 +21,12 @@ from personalize.store.scripts import lua_source
 APPLIED, DUPLICATE, CONFLICT = 1, 0, 2
 
 _encoder = msgspec.msgpack.Encoder()
+
+# Hash operations and the positions of the fields they read or write (prefetched by HMGET).
+_HASH_FIELDS: dict[str, tuple[int, ...]] = {
+    "HINCR": (2,), "HINCRF": (2,), "HSET": (2,), "HSETNX": (2,), "HMAX": (2,), "HMIN": (2,),
+    "HDEL": (2,), "HLATEST": (2, 4), "HDECRDEL": (2, 3),
+}
 
 
 @dataclass(slots=True)
@@ -82,6 +89,7 @@ class EventWriter:
     def _pack(self, batches: Sequence[CustomerBatch]) -> tuple[list[str], bytes]:
         key_index: dict[str, int] = {}
         key_list: list[str] = []
+        prefetch: dict[int, set[str]] = {}
 
         def idx(real: str) -> int:
             i = key_index.get(real)
@@ -92,29 +100,61 @@ class EventWriter:
 
         customers = []
         expires: dict[int, int] = {}
+        session_ttl, cart_ttl = self._session_ttl_s, self._cart_ttl_s
         for batch in batches:
             resolved: dict[str, int] = {}
             packed_events = []
             for event_id, fingerprint, ops in batch.events:
                 packed_ops = []
                 for op in ops:
-                    logical = op[1]
+                    cmd, logical = op[0], op[1]
+                    if cmd == "TOUCH":
+                        packed_ops.append(self._touch(op, batch.customer, resolved, idx, expires, prefetch))
+                        continue
                     if logical is None:
-                        packed_ops.append((op[0], 0, *op[2:]))
+                        packed_ops.append((cmd, 0, *op[2:]))
                         continue
                     i = resolved.get(logical)
                     if i is None:
                         i = resolved[logical] = idx(self._resolve(batch.customer, logical))
                         if logical.startswith("session"):
-                            expires[i] = self._session_ttl_s
+                            expires[i] = session_ttl
                         elif logical == "cart":
-                            expires[i] = self._cart_ttl_s
-                    packed_ops.append((op[0], i, *op[2:]))
+                            expires[i] = cart_ttl
+                    fields = _HASH_FIELDS.get(cmd)
+                    if fields is not None:
+                        wanted = prefetch.get(i)
+                        if wanted is None:
+                            wanted = prefetch[i] = set()
+                        for position in fields:
+                            wanted.add(op[position])
+                    packed_ops.append((cmd, i, *op[2:]))
                 packed_events.append((idx(self._keys.dedup(batch.customer, event_id)), fingerprint, packed_ops))
             alias_i = idx(self._keys.alias(batch.customer)) if batch.check_alias else 0
             customers.append((alias_i, packed_events))
-        payload = _encoder.encode((self._dedup_ttl_s, customers, [(i, ttl) for i, ttl in expires.items()]))
+        payload = _encoder.encode((
+            self._dedup_ttl_s,
+            customers,
+            [(i, ttl) for i, ttl in expires.items()],
+            [(i, *sorted(fields)) for i, fields in prefetch.items()],
+        ))
         return key_list, payload
+
+    def _touch(self, op: Op, customer: str, resolved: dict[str, int], idx: Any, expires: dict[int, int], prefetch: dict[int, set[str]]) -> tuple[Any, ...]:
+        """("TOUCH", "profile", session-key|None, type, ts, sid) -> packed, with its prefetch."""
+        _, _, skey, type_, ts, sid = op
+        pi = resolved.get("profile")
+        if pi is None:
+            pi = resolved["profile"] = idx(self._resolve(customer, "profile"))
+        prefetch.setdefault(pi, set()).update(("first_ts", "last_ts", f"n:{type_}", "sessions"))
+        si = 0
+        if skey is not None:
+            si = resolved.get(skey) or 0
+            if not si:
+                si = resolved[skey] = idx(self._resolve(customer, skey))
+                expires[si] = self._session_ttl_s
+            prefetch.setdefault(si, set()).update(("first_ts", "last_ts", f"n:{type_}"))
+        return ("TOUCH", pi, si, type_, ts, sid)
 
     async def apply(self, batches: Sequence[CustomerBatch]) -> list[BatchOutcome]:
         """Apply every customer's events in one script call: one round trip, atomic.

@@ -1,0 +1,86 @@
+"""Ingest benchmark: events/s and batch latency for batches of 1, 100 and 500.
+
+Production settings: `personalize serve` (granian, uvloop, 2 workers) on an embedded Redis
+with AOF everysec, all on this machine. Events are the real REES46 demo log (views, carts,
+purchases, identifies: many visitors interleaved, as a collector would batch them), given
+fresh event ids so nothing is a duplicate. Floors measured in the same run: a bare Redis
+round trip and a litestar hello-world POST of the same bodies on the same server settings.
+
+Usage: python -m benchmarks.ingest [--seconds 8]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+
+from benchmarks import loadgen
+from benchmarks.common import SERVER_PIDS, api_server, embedded_redis, hello_server, machine_line, redis_memory_mb, redis_round_trip, tree_rss_mb
+from personalize.demo import convert, demo_rows
+
+GOAL_EVENTS_PER_S = 30_000
+
+
+def event_pool(n: int) -> list[dict[str, object]]:
+    base = convert(demo_rows(), end_at=time.time() - 30)
+    out = []
+    rep = 0
+    while len(out) < n:
+        for e in base:
+            e2 = dict(e)
+            e2["event_id"] = f"{e['event_id']}-r{rep}"
+            # a fresh population per repetition, so merges and first sessions recur realistically
+            for key in ("user_id", "anonymous_id"):
+                if key in e2:
+                    e2[key] = f"{e2[key]}-r{rep}"
+            if "order_id" in e2:
+                e2["order_id"] = f"{e2['order_id']}-r{rep}"
+            out.append(e2)
+        rep += 1
+    return out[:n]
+
+
+def requests_for(events: list[dict[str, object]], batch: int, path: str) -> list[bytes]:
+    return [
+        loadgen.http_request("POST", path, json.dumps({"events": events[i:i + batch]}).encode())
+        for i in range(0, len(events) - batch + 1, batch)
+    ]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--seconds", type=float, default=8.0)
+    args = parser.parse_args()
+    print(machine_line())
+    print("data: real REES46 log (see src/personalize/data/CREDITS.md), replicated with fresh ids and visitors")
+    shapes = [(1, 32, 60_000), (100, 8, 400_000), (500, 4, 500_000)]
+    with embedded_redis() as redis_server:
+        p50, p99, rtps = redis_round_trip(redis_server.url)
+        print(f"floor  bare Redis round trip (PING, one client): p50 {p50:.3f} ms  p99 {p99:.3f} ms  {rtps:,.0f}/s")
+        rows = []
+        with hello_server() as port:
+            for batch, conns, n in shapes:
+                events = event_pool(min(n, 50_000))
+                reqs = requests_for(events, batch, "/echo")
+                res = loadgen.run("closed", port, reqs, args.seconds / 2, connections=conns, processes=1)
+                rows.append(("hello-world POST (same body)", batch, res))
+            hello_get = loadgen.run("closed", port, [loadgen.http_request("GET", "/hello")], args.seconds / 2, connections=32)
+        print(f"floor  litestar hello-world GET, same server settings: {hello_get.rps:,.0f} req/s  p50 {hello_get.pct(50):.2f} ms  p99 {hello_get.pct(99):.2f} ms")
+        with api_server(redis_server.url) as port:
+            for batch, conns, n in shapes:
+                reqs = requests_for(event_pool(n), batch, "/v1/events")
+                res = loadgen.run("closed", port, reqs, args.seconds, connections=conns, processes=1)
+                rows.append(("personalize POST /v1/events", batch, res))
+            rss = tree_rss_mb(SERVER_PIDS["api"])
+        mem = redis_memory_mb(redis_server.url)
+    print(f"{'what':32} {'batch':>5} {'req/s':>9} {'events/s':>10} {'p50 ms':>8} {'p99 ms':>8} {'errors':>6}")
+    for name, batch, res in rows:
+        print(f"{name:32} {batch:>5} {res.rps:>9,.0f} {res.rps * batch:>10,.0f} {res.pct(50):>8.2f} {res.pct(99):>8.2f} {res.errors:>6}")
+    best100 = next(res.rps * 100 for name, b, res in rows if b == 100 and name.startswith("personalize"))
+    print(f"memory: server (main + 2 workers) RSS {rss:,.0f} MB; Redis used_memory {mem:,.0f} MB after the run")
+    print(f"goal: >= {GOAL_EVENTS_PER_S:,} events/s in batches of 100 -> {'MET' if best100 >= GOAL_EVENTS_PER_S else 'NOT MET'} ({best100:,.0f})")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,153 @@
+"""A lean HTTP/1.1 keep-alive load generator for loopback benchmarks.
+
+httpx costs more CPU per request than the server under test, so requests are
+pre-encoded and written on raw asyncio streams. Two modes:
+  closed loop: C connections send as fast as answers come back (max throughput);
+  open loop:   requests are *scheduled* at a fixed rate and latency is measured from the
+               scheduled time, so a slow server cannot hide its queueing (no coordinated
+               omission).
+Runs in worker processes so the generator does not cap the result on one core.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import multiprocessing as mp
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+RequestFactory = Callable[[int], bytes]  # i -> full HTTP request bytes
+
+
+def http_request(method: str, path: str, body: bytes = b"", host: str = "127.0.0.1") -> bytes:
+    head = f"{method} {path} HTTP/1.1\r\nHost: {host}\r\nContent-Type: application/json\r\nContent-Length: {len(body)}\r\n\r\n"
+    return head.encode() + body
+
+
+async def _read_response(reader: asyncio.StreamReader) -> int:
+    head = await reader.readuntil(b"\r\n\r\n")
+    status = int(head[9:12])
+    length = 0
+    for line in head.split(b"\r\n"):
+        if line[:15].lower() == b"content-length:":
+            length = int(line[15:])
+            break
+    if length:
+        await reader.readexactly(length)
+    return status
+
+
+@dataclass
+class Result:
+    latencies_s: np.ndarray
+    errors: int
+    elapsed_s: float
+
+    @property
+    def rps(self) -> float:
+        return len(self.latencies_s) / self.elapsed_s if self.elapsed_s else 0.0
+
+    def pct(self, q: float) -> float:
+        return float(np.percentile(self.latencies_s, q) * 1000) if len(self.latencies_s) else float("nan")
+
+
+async def _closed(port: int, requests: Sequence[bytes], connections: int, duration_s: float) -> tuple[list[float], int, float]:
+    lat: list[float] = []
+    errors = 0
+    stop = time.perf_counter() + duration_s
+    counter = [0]
+
+    async def conn() -> None:
+        nonlocal errors
+        reader, writer = await asyncio.open_connection("127.0.0.1", port)
+        while time.perf_counter() < stop:
+            i = counter[0]
+            counter[0] += 1
+            t0 = time.perf_counter()
+            writer.write(requests[i % len(requests)])
+            status = await _read_response(reader)
+            lat.append(time.perf_counter() - t0)
+            if status >= 400:
+                errors += 1
+        writer.close()
+
+    t = time.perf_counter()
+    await asyncio.gather(*(conn() for _ in range(connections)))
+    return lat, errors, time.perf_counter() - t
+
+
+async def _open(port: int, requests: Sequence[bytes], rate: float, duration_s: float, connections: int) -> tuple[list[float], int, float]:
+    lat: list[float] = []
+    errors = 0
+    n = int(rate * duration_s)
+    start = time.perf_counter() + 0.05
+    queue: asyncio.Queue[int] = asyncio.Queue()
+
+    async def conn() -> None:
+        nonlocal errors
+        reader, writer = await asyncio.open_connection("127.0.0.1", port)
+        while True:
+            i = await queue.get()
+            if i < 0:
+                break
+            writer.write(requests[i % len(requests)])
+            status = await _read_response(reader)
+            lat.append(time.perf_counter() - (start + i / rate))  # from the *scheduled* time
+            if status >= 400:
+                errors += 1
+        writer.close()
+
+    workers = [asyncio.create_task(conn()) for _ in range(connections)]
+    for i in range(n):
+        delay = start + i / rate - time.perf_counter()
+        if delay > 0:
+            await asyncio.sleep(delay)
+        queue.put_nowait(i)
+    for _ in workers:
+        queue.put_nowait(-1)
+    await asyncio.gather(*workers)
+    return lat, errors, time.perf_counter() - start
+
+
+def _proc(args: tuple[str, int, list[bytes], float, int, float, mp.Queue]) -> None:  # type: ignore[type-arg]
+    mode, port, requests, duration, connections, rate, out = args
+    try:
+        import uvloop
+
+        uvloop.install()
+    except ImportError:
+        pass
+    if mode == "closed":
+        res = asyncio.run(_closed(port, requests, connections, duration))
+    else:
+        res = asyncio.run(_open(port, requests, rate, duration, connections))
+    out.put(res)
+
+
+def run(mode: str, port: int, requests: Sequence[bytes], duration_s: float, connections: int = 32,
+        rate: float = 0.0, processes: int = 1) -> Result:
+    """Run the load from ``processes`` processes (connections and rate split between them)."""
+    ctx = mp.get_context("fork")
+    out: mp.Queue = ctx.Queue()  # type: ignore[type-arg]
+    per_conn = max(1, connections // processes)
+    procs = []
+    for p in range(processes):
+        reqs = list(requests[p::processes]) or list(requests)
+        args = (mode, port, reqs, duration_s, per_conn, rate / processes, out)
+        proc = ctx.Process(target=_proc, args=(args,))
+        proc.start()
+        procs.append(proc)
+    lats: list[float] = []
+    errors = 0
+    elapsed = 0.0
+    for _ in procs:
+        lat, err, el = out.get()
+        lats.extend(lat)
+        errors += err
+        elapsed = max(elapsed, el)
+    for proc in procs:
+        proc.join()
+    return Result(np.asarray(lats), errors, elapsed)
