@@ -15,7 +15,8 @@ Field layout and the pure reading side: ``personalize.offers.contact``.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterable
+import random
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from importlib import resources
 from typing import Any, Final
@@ -23,16 +24,49 @@ from typing import Any, Final
 import redis.asyncio as aioredis
 from redis.exceptions import NoScriptError
 
-from personalize.offers.catalog import CompiledOffer, EffectivePolicy
+from personalize.offers.arbitration import (
+    DEFAULT_POLICY,
+    FULL_CONSENT_NO_MARKETING,
+    ConsentFlags,
+    ExplorationPolicy,
+    OfferDecision,
+    arbitrate,
+)
+from personalize.offers.catalog import Catalog, CompiledOffer, EffectivePolicy
 from personalize.offers.contact import (
     BUDGET_DAY_TTL_S,
+    CAP_GLOBAL,
     CONTACTS_TTL_S,
     DAY_S,
     ContactOp,
+    ContactState,
+    budget_counts_from_values,
+    budget_keys_to_read,
+    contact_fields_to_read,
+    contact_state_from_fields,
     day_stamp,
+    offer_accept_ops,
+    offer_dismiss_ops,
     week_stamp,
 )
 from personalize.store.keys import Keys
+
+__all__ = [  # the pure reading side is re-exported so the service needs one import
+    "ContactOp",
+    "ContactState",
+    "ReserveResult",
+    "apply_contact_ops",
+    "arbitrate_and_reserve",
+    "budget_counts_from_values",
+    "budget_keys_to_read",
+    "contact_fields_to_read",
+    "contact_state_from_fields",
+    "offer_accept_ops",
+    "offer_dismiss_ops",
+    "queue_contact_ops",
+    "reserve_args",
+    "reserve_offer",
+]
 
 RESERVE_SCRIPT: Final = (
     resources.files("personalize.store").joinpath("lua/contact_policy.lua").read_text("utf-8")
@@ -53,7 +87,11 @@ def reserve_args(
 ) -> tuple[list[str], list[Any]]:
     """KEYS and ARGV of the script (exposed so a caller can queue it in its own pipeline)."""
     day = day_stamp(now)
-    script_keys = [keys.contacts(cid), keys.offer_budget(offer_id, day), keys.offer_budget_total(offer_id)]
+    script_keys = [
+        keys.contacts(cid),
+        keys.offer_budget(offer_id, day),
+        keys.offer_budget_total(offer_id),
+    ]
     argv: list[Any] = [
         offer_id,
         day,
@@ -119,14 +157,88 @@ def queue_contact_ops(pipe: Any, keys: Keys, cid: str, ops: Iterable[ContactOp])
         if op.op == "hincrby":
             pipe.hincrby(key, op.field, int(op.value))
         else:
-            pipe.hset(key, op.field, repr(float(op.value)) if isinstance(op.value, float) else op.value)
+            pipe.hset(
+                key, op.field, repr(float(op.value)) if isinstance(op.value, float) else op.value
+            )
         queued += 1
     pipe.expire(key, CONTACTS_TTL_S)
     return queued + 1
 
 
-async def apply_contact_ops(client: aioredis.Redis, keys: Keys, cid: str, ops: Iterable[ContactOp]) -> None:
+async def apply_contact_ops(
+    client: aioredis.Redis, keys: Keys, cid: str, ops: Iterable[ContactOp]
+) -> None:
     """Apply dismissal/redemption writes in one transaction (convenience for ingest/tests)."""
     async with client.pipeline(transaction=True) as pipe:
         queue_contact_ops(pipe, keys, cid, ops)
         await pipe.execute()
+
+
+async def arbitrate_and_reserve(
+    client: aioredis.Redis,
+    keys: Keys,
+    cid: str,
+    catalog: Catalog,
+    facts: Mapping[str, Any],
+    *,
+    now: float,
+    rng: random.Random,
+    policy: ExplorationPolicy = DEFAULT_POLICY,
+    channel: str | None = None,
+    consent: ConsentFlags = FULL_CONSENT_NO_MARKETING,
+    contact: ContactState | None = None,
+    holdout: bool = False,
+    max_attempts: int = 3,
+) -> tuple[OfferDecision, ReserveResult | None]:
+    """Arbitrate, then reserve the chosen offer; if a concurrent decision took the last slot,
+    block that offer and arbitrate again (at most ``max_attempts`` reservations).
+
+    The returned decision is the last arbitration: its probabilities are those of the policy
+    that acted, given everything known about the caps at that moment (what the log needs).
+    The reservation is ``None`` when no offer was chosen.
+    """
+    state = contact or ContactState()
+    for _ in range(max_attempts):
+        decision = arbitrate(
+            catalog,
+            facts,
+            now=now,
+            rng=rng,
+            policy=policy,
+            channel=channel,
+            consent=consent,
+            contact=state,
+            holdout=holdout,
+        )
+        if decision.offer is None:
+            return decision, None
+        result = await reserve_offer(client, keys, cid, decision.offer, None, now)
+        if result.ok:
+            return decision, result
+        state = _block(state, decision.offer.id, result.reason or "contact_policy")
+    # Out of attempts: decide again with every offer blocked, so the log stays truthful.
+    state = ContactState(blocked=state.blocked, global_reasons=state.global_reasons + ("retries",))
+    decision = arbitrate(
+        catalog,
+        facts,
+        now=now,
+        rng=rng,
+        policy=policy,
+        channel=channel,
+        consent=consent,
+        contact=state,
+        holdout=holdout,
+    )
+    return decision, None
+
+
+def _block(state: ContactState, offer_id: str, reason: str) -> ContactState:
+    if reason == CAP_GLOBAL:
+        return ContactState(
+            blocked=state.blocked, global_reasons=(CAP_GLOBAL,), offers_today=state.offers_today
+        )
+    blocked = dict(state.blocked)
+    blocked[offer_id] = tuple(blocked.get(offer_id, ())) + (reason,)
+    return ContactState(
+        blocked=blocked, global_reasons=state.global_reasons, offers_today=state.offers_today
+    )

@@ -1,0 +1,381 @@
+"""Arbitration: which offer (if any) to show now, with the probability of that choice.
+
+For every offer in the catalog:
+
+1. **Eligible** only if it is inside its validity window, offered on this channel, the
+   customer is not in the holdout, marketing consent is given for a marketing offer, the
+   contact policy and budgets do not block it (``ContactState``), and every eligibility,
+   applicability and suitability rule passes. Without personalization consent every rule
+   that reads ``profile`` or ``scores`` fails (and the propensity falls back to the
+   offer's ``default_propensity``): the decision then uses only non-personal facts.
+2. **Priority** = propensity x store_value x context weight x lever, where
+
+   * propensity: ``facts["scores"][propensity_key]`` clipped to [0, 1], or the value of a
+     rule expression (clipped to >= 0), or ``default_propensity`` when missing;
+   * store_value: the offer's worth to the store per acceptance (e.g. expected margin);
+   * context weight: product of the offer's ``context_weights`` whose ``field:value``
+     matches ``facts["context"]`` (1.0 when none match);
+   * lever: the business weight.
+
+   "No offer" is always eligible, with priority ``catalog.no_offer_priority``.
+3. **Policy**: greedy picks the highest priority (ties: no-offer first, then catalog order).
+   Epsilon-greedy gives every eligible candidate ``epsilon / n`` plus ``1 - epsilon`` to the
+   greedy one; softmax gives ``exp((priority - max) / temperature)`` normalised. The chosen
+   candidate is drawn with the injected ``random.Random``, and every candidate's
+   probability is returned (they sum to 1; ineligible candidates get 0).
+
+The holdout (``in_holdout``) is a deterministic hash of the customer id: held-out
+customers are never offered anything, so their outcomes measure the uplift.
+
+Logged candidates: no-offer first, then every catalog offer in order. Ineligible offers
+carry ``failed`` (the policy gates that blocked them, or their first failing rule unless
+``evaluate_all``) and priority/propensity 0: their priority is never computed.
+
+Cost: identical rule texts are compiled once and evaluated once per decision, so shared
+rules are cheap; about 0.3-0.4 ms of CPU per decision for the 200-offer synthetic catalog.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+import random
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, Final, Literal
+
+import msgspec
+
+from personalize.domain.decisions import OfferCandidate
+from personalize.offers.catalog import Catalog, CompiledOffer, NamedRule
+from personalize.offers.contact import ContactState
+
+NO_OFFER: Final = None
+HOLDOUT: Final = "holdout"
+VALIDITY: Final = "validity"
+CHANNEL: Final = "channel"
+CONSENT_MARKETING: Final = "consent:marketing"
+CONSENT_PERSONALIZATION: Final = "consent:personalization"
+
+
+class ExplorationPolicy(msgspec.Struct, kw_only=True, frozen=True, forbid_unknown_fields=True):
+    mode: Literal["greedy", "epsilon_greedy", "softmax"] = "epsilon_greedy"
+    epsilon: float = 0.05  # share of decisions explored (epsilon_greedy)
+    temperature: float = 1.0  # softmax temperature, in priority units
+
+    def __post_init__(self) -> None:
+        if not 0.0 <= self.epsilon <= 1.0:
+            raise ValueError(f"epsilon must be in [0, 1], got {self.epsilon}")
+        if self.temperature <= 0:
+            raise ValueError(f"temperature must be > 0, got {self.temperature}")
+
+    @property
+    def version(self) -> str:
+        if self.mode == "greedy":
+            return "greedy"
+        if self.mode == "softmax":
+            return f"softmax(t={self.temperature:g})"
+        return f"epsilon_greedy(e={self.epsilon:g})"
+
+
+@dataclass(frozen=True, slots=True)
+class ConsentFlags:
+    personalization: bool = True
+    marketing: bool = False
+
+
+DEFAULT_POLICY: Final = ExplorationPolicy()
+FULL_CONSENT_NO_MARKETING: Final = ConsentFlags()
+
+
+@dataclass(frozen=True, slots=True)
+class OfferDecision:
+    offer: CompiledOffer | None  # None: show no offer
+    probability: float  # of the chosen candidate under the policy
+    explored: bool  # the chosen candidate is not the greedy one
+    holdout: bool
+    candidates: list[OfferCandidate]  # no-offer first, then the catalog in order
+    explanation: str
+    policy_version: str
+
+    @property
+    def offer_id(self) -> str | None:
+        return self.offer.id if self.offer else None
+
+    def eligible_candidates(self) -> list[OfferCandidate]:
+        """The candidates worth logging when the catalog is large (eligible ones + no-offer)."""
+        return [c for c in self.candidates if c.eligible]
+
+
+def in_holdout(customer_id: str, share: float, salt: str = "holdout") -> bool:
+    """Stable assignment: sha256(salt:customer_id) mapped to [0, 1) is below ``share``."""
+    if share <= 0:
+        return False
+    if share >= 1:
+        return True
+    digest = hashlib.sha256(f"{salt}:{customer_id}".encode()).digest()
+    return int.from_bytes(digest[:8], "big") / 2.0**64 < share
+
+
+def _context_weight(offer: CompiledOffer, context: Mapping[str, Any]) -> float:
+    weight = 1.0
+    for key, w in offer.offer.context_weights.items():
+        field, _, expected = key.partition(":")
+        value = context.get(field)
+        if value is not None and str(value) == expected:
+            weight *= w
+    return weight
+
+
+def propensity_of(offer: CompiledOffer, facts: Mapping[str, Any], personalized: bool) -> float:
+    default = offer.offer.default_propensity
+    if offer.score_name is not None:
+        if not personalized:
+            return default
+        scores = facts.get("scores")
+        value = scores.get(offer.score_name) if isinstance(scores, dict) else None
+        if isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value):
+            return min(max(float(value), 0.0), 1.0)
+        return default
+    if offer.propensity_expr is not None:
+        if offer.propensity_expr.personal and not personalized:
+            return default
+        value = offer.propensity_expr.value(facts)
+        if isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value):
+            return max(float(value), 0.0)
+        return default
+    return default
+
+
+@dataclass(slots=True)
+class _Scored:
+    """An eligible candidate with what the explanation needs."""
+
+    offer: CompiledOffer | None
+    candidate: OfferCandidate
+    passed: list[NamedRule]  # explained only for the winner: formatting costs more than rules
+    context_weight: float = 1.0
+
+
+def _policy_failures(
+    compiled: CompiledOffer,
+    now: float,
+    channel: str,
+    marketing: bool,
+    contact: ContactState | None,
+    holdout: bool,
+) -> list[str]:
+    """The cheap gates: holdout, validity, channel, marketing consent, contact/budget."""
+    failed: list[str] = []
+    if holdout:
+        failed.append(HOLDOUT)
+    if (compiled.valid_from is not None and now < compiled.valid_from) or (
+        compiled.valid_until is not None and now >= compiled.valid_until
+    ):
+        failed.append(VALIDITY)
+    if channel not in compiled.channel_set:
+        failed.append(CHANNEL)
+    if compiled.needs_marketing_consent and not marketing:
+        failed.append(CONSENT_MARKETING)
+    if contact is not None and (contact.global_reasons or compiled.offer.id in contact.blocked):
+        failed.extend(contact.reasons(compiled.offer.id))
+    return failed
+
+
+def _rule_failures(
+    compiled: CompiledOffer,
+    facts: Mapping[str, Any],
+    personalized: bool,
+    failed: list[str],
+    passed: list[NamedRule],
+    evaluate_all: bool,
+    memo: dict[int, bool],
+) -> None:
+    """Evaluate the offer's rules, appending to ``failed`` / ``passed``."""
+    for named in compiled.rules:
+        rule = named.rule
+        if rule.personal and not personalized:
+            if CONSENT_PERSONALIZATION not in failed:
+                failed.append(CONSENT_PERSONALIZATION)
+            failed.append(named.label)
+        else:
+            # Catalogs repeat rules across offers; identical rules are one object (interned
+            # at compile), so each is evaluated once per decision.
+            ok = memo.get(id(rule))
+            if ok is None:
+                ok = memo[id(rule)] = rule.passes(facts)
+            if ok:
+                passed.append(named)
+            else:
+                failed.append(named.label)
+        if failed and not evaluate_all:
+            return  # one failure decides; the log names the first failing rule
+
+
+def policy_probabilities(priorities: Sequence[float], policy: ExplorationPolicy) -> list[float]:
+    """Probabilities of eligible candidates (index 0 = no-offer wins ties) under ``policy``."""
+    n = len(priorities)
+    best = max(range(n), key=lambda i: (priorities[i], -i))
+    if policy.mode == "softmax":
+        top = priorities[best]
+        weights = [math.exp((p - top) / policy.temperature) for p in priorities]
+        total = math.fsum(weights)
+        return [w / total for w in weights]
+    epsilon = policy.epsilon if policy.mode == "epsilon_greedy" else 0.0
+    probs = [epsilon / n] * n
+    probs[best] += 1.0 - epsilon
+    return probs
+
+
+def _draw(probs: Sequence[float], rng: random.Random) -> int:
+    u = rng.random()
+    cumulative = 0.0
+    last_positive = 0
+    for i, p in enumerate(probs):
+        if p <= 0:
+            continue
+        last_positive = i
+        cumulative += p
+        if u < cumulative:
+            return i
+    return last_positive  # rounding left u above the last cumulative sum
+
+
+def arbitrate(
+    catalog: Catalog,
+    facts: Mapping[str, Any],
+    *,
+    now: float,
+    rng: random.Random,
+    policy: ExplorationPolicy = DEFAULT_POLICY,
+    channel: str | None = None,
+    consent: ConsentFlags = FULL_CONSENT_NO_MARKETING,
+    contact: ContactState | None = None,
+    holdout: bool = False,
+    evaluate_all: bool = False,
+) -> OfferDecision:
+    """Choose an offer or none. Pure apart from drawing from ``rng``.
+
+    ``facts``: the nested mapping described in ``personalize.offers.rules`` (profile,
+    session, cart, context, scores, item). ``channel`` defaults to facts["context"]["channel"]
+    or "web". ``evaluate_all`` also evaluates the rules of offers already blocked by a policy
+    (complete logs, slower).
+    """
+    context = facts.get("context")
+    if not isinstance(context, dict):
+        context = {}
+    if channel is None:
+        channel = str(context.get("channel") or "web")
+    personalized, marketing = consent.personalization, consent.marketing
+    no_offer = _Scored(
+        None,
+        OfferCandidate(
+            offer_id=None, eligible=True, priority=catalog.no_offer_priority, propensity=1.0
+        ),
+        [],
+    )
+    candidates = [no_offer.candidate]
+    eligible = [no_offer]
+    memo: dict[int, bool] = {}
+    for compiled in catalog.offers.values():
+        failed = _policy_failures(compiled, now, channel, marketing, contact, holdout)
+        passed: list[NamedRule] = []
+        # A policy-blocked offer's rules are only evaluated on request (complete logs).
+        if not failed or evaluate_all:
+            _rule_failures(compiled, facts, personalized, failed, passed, evaluate_all, memo)
+        offer = compiled.offer
+        if failed:
+            # Priority only matters for eligible offers; skipping it halves a big catalog's cost.
+            candidates.append(OfferCandidate(offer_id=offer.id, eligible=False, failed=failed))
+            continue
+        propensity = propensity_of(compiled, facts, personalized)
+        weight = _context_weight(compiled, context) if offer.context_weights else 1.0
+        candidate = OfferCandidate(
+            offer_id=offer.id,
+            eligible=True,
+            propensity=round(propensity, 6),
+            value=offer.store_value,
+            priority=propensity * offer.store_value * weight * offer.lever,
+        )
+        candidates.append(candidate)
+        eligible.append(_Scored(compiled, candidate, passed, weight))
+    probs = policy_probabilities([s.candidate.priority for s in eligible], policy)
+    for s, p in zip(eligible, probs, strict=True):
+        s.candidate.probability = p
+    chosen_index = _draw(probs, rng)
+    greedy_index = max(range(len(eligible)), key=lambda i: (eligible[i].candidate.priority, -i))
+    chosen = eligible[chosen_index]
+    explored = chosen_index != greedy_index
+    explanation = explain(chosen, eligible, candidates, facts, explored=explored, holdout=holdout)
+    return OfferDecision(
+        offer=chosen.offer,
+        probability=chosen.candidate.probability,
+        explored=explored,
+        holdout=holdout,
+        candidates=candidates,
+        explanation=explanation,
+        policy_version=f"{catalog.version}/{policy.version}",
+    )
+
+
+def explain(
+    chosen: _Scored,
+    eligible: Sequence[_Scored],
+    candidates: Sequence[OfferCandidate],
+    facts: Mapping[str, Any],
+    *,
+    explored: bool,
+    holdout: bool,
+) -> str:
+    """One line for people: why this candidate, which rules passed, what it beat."""
+    c = chosen.candidate
+    others = sorted(
+        (s for s in eligible if s is not chosen), key=lambda s: s.candidate.priority, reverse=True
+    )
+    if chosen.offer is None:
+        if holdout:
+            return "no offer: customer is in the holdout group"
+        if not others:
+            blocked = candidates[1:]
+            if not blocked:
+                return "no offer: the catalog is empty"
+            reasons: dict[str, int] = {}
+            for cand in blocked:
+                for reason in cand.failed[:1]:
+                    reasons[reason] = reasons.get(reason, 0) + 1
+            top = ", ".join(
+                f"{r} ({n})" for r, n in sorted(reasons.items(), key=lambda kv: -kv[1])[:3]
+            )
+            return f"no offer: none of {len(blocked)} offers is eligible; first failures: {top}"
+        best = others[0]
+        name = best.offer.offer.name if best.offer else "?"
+        text = f"no offer: priority {c.priority:.2f} beat {name} {best.candidate.priority:.2f}"
+        return text + (f" (explored, probability {c.probability:.3f})" if explored else "")
+    offer = chosen.offer.offer
+    parts = [named.rule.explain(facts) for named in chosen.passed]
+    score = chosen.offer.score_name or (
+        chosen.offer.propensity_expr.source if chosen.offer.propensity_expr else None
+    )
+    parts.append(f"{score or 'default propensity'} {c.propensity:.2f}")
+    weight = chosen.context_weight
+    formula = (
+        f"priority {c.priority:.2f} = propensity {c.propensity:.2f} x value {offer.store_value:.2f}"
+        f" x context {weight:.2f} x lever {offer.lever:.2f}"
+    )
+    beaten = []
+    for s in others[:2]:
+        label = "no-offer" if s.offer is None else s.offer.offer.name
+        beaten.append(f"{label} {s.candidate.priority:.2f}")
+    if not any(s.offer is None for s in others[:2]):
+        baseline = (
+            next(s for s in others if s.offer is None)
+            if any(s.offer is None for s in others)
+            else None
+        )
+        if baseline is not None:
+            beaten.append(f"no-offer {baseline.candidate.priority:.2f}")
+    verb = "explored over" if explored else "beat"
+    text = f"{offer.name}: {'; '.join(parts)}; {formula} {verb} {', '.join(beaten)}"
+    if explored:
+        text += f" (probability {c.probability:.3f})"
+    return text
