@@ -1,0 +1,194 @@
+"""``personalize convert | train | evaluate``: the data scientist's commands."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+console = Console()
+
+
+@contextmanager
+def _progress(enabled: bool = True) -> Iterator[Callable[[str, int], Callable[[int], None]]]:
+    with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+                  TimeElapsedColumn(), console=console, transient=False, disable=not enabled) as bar:
+        def stage(name: str, total: int) -> Callable[[int], None]:
+            task = bar.add_task(name, total=total)
+            return lambda steps: bar.advance(task, steps)
+        yield stage
+
+
+def convert(
+    dataset: Annotated[str, typer.Argument(help="yoochoose | tmall | rees46 | online-retail")],
+    src: Annotated[Path, typer.Argument(help="source file of that data set")],
+    dst: Annotated[Path, typer.Argument(help="canonical event file to write (.csv or .parquet)")],
+) -> None:
+    """Convert a public data set to the canonical event file."""
+    from personalize.ml.convert import CONVERTERS
+    from personalize.ml.events import write_events
+
+    converter = CONVERTERS.get(dataset)
+    if converter is None:
+        raise typer.BadParameter(f"unknown data set {dataset!r}; choose from {', '.join(CONVERTERS)}")
+    log = converter(src)
+    write_events(log, dst)
+    console.print(f"wrote {len(log):,} events from {src} to {dst}")
+
+
+def train(
+    events: Annotated[Path, typer.Argument(help="canonical event file (.csv or .parquet)")],
+    out: Annotated[Path, typer.Option("--out", help="artifact root; the model goes to OUT/<version>/")] = Path("models"),
+    version: Annotated[str | None, typer.Option(help="version name (default: UTC time + model)")] = None,
+    factors: Annotated[int, typer.Option(help="latent factors of ALS/BPR")] = 64,
+    iterations: Annotated[int, typer.Option(help="ALS iterations")] = 15,
+    algorithms: Annotated[str, typer.Option(help="comma list of als,bpr,itemknn")] = "als,bpr,itemknn",
+    weights: Annotated[str | None, typer.Option(help="event weights, e.g. product_view=1,add_to_cart=4,purchase=8")] = None,
+    half_life_days: Annotated[float, typer.Option(help="time-decay half-life in days (0 = no decay)")] = 30.0,
+    neighbors: Annotated[int, typer.Option(help="neighbors kept per item")] = 100,
+    test: Annotated[Path | None, typer.Option(help="optional test events: next-item metrics go into metrics.json")] = None,
+    k: Annotated[int, typer.Option(help="cut-off for --test metrics")] = 20,
+    tune: Annotated[bool, typer.Option(help="tune the scoring weights on the newest 10% of sessions")] = True,
+) -> None:
+    """Train ALS/BPR/item-item models and write a versioned, checksummed artifact."""
+    from personalize.ml.events import read_events
+    from personalize.ml.interactions import parse_weights
+    from personalize.ml.model import ScoringParams
+    from personalize.ml.train import TrainConfig, train as run_train
+
+    try:
+        config = TrainConfig(
+            algorithms=tuple(a.strip() for a in algorithms.split(",") if a.strip()),
+            factors=factors, iterations=iterations,
+            weights=parse_weights(weights) if weights else TrainConfig().weights,
+            half_life_days=half_life_days or None, neighbors=neighbors, tune=tune,
+        )
+    except ValueError as exc:
+        raise typer.BadParameter(str(exc)) from exc
+    log = read_events(events)
+    with _progress() as stage:
+        result = run_train(log, out, config, version, progress=stage, source=str(events))
+    if test is not None:
+        _add_test_metrics(result.path, log, test, k)
+    table = Table(title=f"trained {result.version}")
+    table.add_column("what")
+    table.add_column("value", justify="right")
+    for key, value in result.summary.items():
+        table.add_row(key, ", ".join(f"{a} {s}s" for a, s in value.items()) if isinstance(value, dict) else f"{value:,}" if isinstance(value, int) else str(value))
+    tuning = result.metrics.get("tuning")
+    if tuning:
+        start, tuned = tuning["start"], tuning["tuned"]
+        table.add_row("holdout HR/MRR@20", f"{start['hr']:.4f}/{start['mrr']:.4f} -> {tuned['hr']:.4f}/{tuned['mrr']:.4f}")
+        changed = {k: v for k, v in tuning["params"].items() if getattr(ScoringParams(), k) != v}
+        table.add_row("tuned weights", ", ".join(f"{k}={v}" for k, v in changed.items()) or "defaults kept")
+    else:
+        table.add_row("tuned weights", "no (disabled or holdout < 200 cases)")
+    table.add_row("artifact", str(result.path))
+    console.print(table)
+
+
+def _add_test_metrics(path: Path, train_log: Any, test: Path, k: int) -> None:
+    """Evaluate the fresh model on TEST and rewrite metrics.json + its manifest checksum."""
+    import hashlib
+
+    from personalize.ml import evaluate as ev
+    from personalize.ml.events import read_events
+    from personalize.ml.model import load_artifact
+
+    model = load_artifact(path)
+    cases = ev.session_cases(read_events(test))
+    percentiles = ev.popularity_percentiles(train_log.item_id)
+    result = ev.evaluate({"served": ev.served(model)}, cases, k, percentiles, model.n_items)[0]
+    metrics = dict(model.metrics)
+    metrics["next_item"] = {"k": k, "test": str(test), **result.as_dict()}
+    data = json.dumps(metrics, indent=2, sort_keys=True).encode()
+    (path / "metrics.json").write_bytes(data)
+    manifest = json.loads((path / "manifest.json").read_text())
+    manifest["files"]["metrics.json"] = {"sha256": hashlib.sha256(data).hexdigest(), "bytes": len(data)}
+    (path / "manifest.json").write_text(json.dumps(manifest, indent=2, sort_keys=True))
+
+
+def evaluate(
+    train_file: Annotated[Path, typer.Option("--train", help="training events (canonical file)")],
+    test_file: Annotated[Path | None, typer.Option("--test", help="test events (canonical file)")] = None,
+    tmall: Annotated[Path | None, typer.Option("--tmall", help="tmall/test_cases.csv instead of --test")] = None,
+    k: Annotated[int, typer.Option(help="cut-off")] = 20,
+    as_json: Annotated[bool, typer.Option("--json", help="print JSON instead of a table")] = False,
+    model_dir: Annotated[list[Path] | None, typer.Option("--models", help="evaluate these artifacts (default: train one in a temp dir)")] = None,
+    reference: Annotated[list[Path] | None, typer.Option("--reference", help="session-rec reference list CSV(s), scored on the same cases")] = None,
+    half_life_days: Annotated[float, typer.Option(help="time decay when training here (0 = none)")] = 0.0,
+    limit: Annotated[int, typer.Option(help="evaluate only the first N cases (0 = all)")] = 0,
+    tune: Annotated[bool, typer.Option(help="when training here: tune scoring weights on a holdout of TRAIN")] = True,
+) -> None:
+    """Next-item evaluation: served recommender vs POP, S-POP, item-kNN (and reference lists)."""
+    import tempfile
+
+    from personalize.ml import evaluate as ev
+    from personalize.ml.events import read_events
+    from personalize.ml.model import load_artifact
+    from personalize.ml.train import TrainConfig, train as run_train
+
+    if (test_file is None) == (tmall is None):
+        raise typer.BadParameter("give exactly one of --test or --tmall")
+    train_log = read_events(train_file)
+    cases = ev.tmall_cases(tmall) if tmall is not None else ev.session_cases(read_events(test_file))  # type: ignore[arg-type]
+    if limit:
+        cases = cases[:limit]
+    with tempfile.TemporaryDirectory(prefix="pz-eval-") as tmp:
+        if model_dir:
+            models = {f"served {p.name}": load_artifact(p) for p in model_dir}
+        else:
+            with _progress(not as_json) as stage:
+                trained = run_train(train_log, Path(tmp), TrainConfig(half_life_days=half_life_days or None, tune=tune),
+                                    version="eval", progress=stage)
+            models = {"served": load_artifact(trained.path)}
+        first = next(iter(models.values()))
+        percentiles = ev.popularity_percentiles(train_log.item_id)
+        recommenders: dict[str, ev.Recommender] = {
+            "POP": ev.pop_baseline(train_log.item_id),
+            "S-POP": ev.spop_baseline(train_log.item_id),
+        }
+        if first.knn is not None:
+            recommenders["item-kNN"] = ev.item_knn_baseline(first, train_log.item_id)
+        for name, model in models.items():
+            recommenders[name] = ev.served(model)
+        total = len(cases) * len(recommenders)
+        with _progress(not as_json) as stage:
+            advance = stage("evaluating", total)
+            results = ev.evaluate(recommenders, cases, k, percentiles, first.n_items, on_case=lambda: advance(1))
+        tables = {"all cases": results}
+        if reference:
+            # recoms_rsc15_100k_vsknn.csv -> "ref vsknn"
+            lists = {f"ref {p.stem.rsplit('_', 1)[-1]}": ev.read_reference_lists(p) for p in reference}
+            keys = set.intersection(*(set(v) for v in lists.values()))
+            subset = [c for c in cases if (c.session_id, c.position) in keys]
+            same = ev.evaluate(recommenders, subset, k, percentiles, first.n_items)
+            for name, table in lists.items():
+                refs = ev.reference_recommender(table)
+                same.append(ev.score_lists(name, subset, [refs(c, k) for c in subset], k, percentiles, first.n_items))
+            tables["cases with reference lists"] = same
+    if as_json:
+        print(json.dumps({"k": k, "cases": len(cases),
+                          "tables": {t: [r.as_dict() for r in rs] for t, rs in tables.items()}}, indent=2))
+        return
+    for title, rows in tables.items():
+        table = Table(title=f"next-item evaluation, {title} (k={k})")
+        for column in ("model", "cases", f"HR@{k}", f"MRR@{k}", f"NDCG@{k}", "coverage", "pop. bias"):
+            table.add_column(column, justify="left" if column == "model" else "right", no_wrap=True)
+        for r in rows:
+            table.add_row(r.name, f"{r.cases:,}", f"{r.hr:.4f}", f"{r.mrr:.4f}", f"{r.ndcg:.4f}",
+                          f"{r.coverage:.4f}", f"{r.popularity_bias:.4f}")
+        console.print(table)
+
+
+def register(app: typer.Typer) -> None:
+    app.command("convert")(convert)
+    app.command("train")(train)
+    app.command("evaluate")(evaluate)

@@ -1,0 +1,232 @@
+"""The canonical event file read by ``personalize train`` and ``personalize evaluate``.
+
+Format: CSV (header row, comma-separated, UTF-8) or Parquet (``.parquet`` / ``.pq``), one row per
+storefront event:
+
+=============  ========  ===================================================================
+column         required  meaning
+=============  ========  ===================================================================
+timestamp      yes       unix seconds (float) or ISO-8601 (``2019-10-01T00:00:00Z``,
+                         ``2019-10-01 00:00:00 UTC``; a time without zone is read as UTC)
+session_id     yes       visit identifier; events of one visit share it
+user_id        yes       known customer id, may be empty for anonymous visitors
+item_id        yes       product id (read as text, ``00123`` stays ``00123``)
+event_type     yes       product_view, image_zoom, video_play, add_to_cart, purchase, ...
+                         (see ``personalize.domain.events.EVENT_TYPES``); rows without an
+                         item or with a type that has no training weight are ignored by training
+price          no        unit price
+quantity       no        units (cart adds, purchase lines)
+dwell_ms       no        time on the product page in milliseconds (dwell-weights views)
+category       no        product category (enables per-category popularity)
+=============  ========  ===================================================================
+
+Any other column is ignored, so the Parquet written by ``personalize export-events`` (which adds
+event_id, customer_id, order_id, decision_id, offer_id) is read as is. Converters for the public
+data sets live in :mod:`personalize.ml.convert`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+
+import numpy as np
+import numpy.typing as npt
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.csv as pacsv
+import pyarrow.parquet as pq
+
+REQUIRED_COLUMNS: tuple[str, ...] = ("timestamp", "session_id", "user_id", "item_id", "event_type")
+OPTIONAL_COLUMNS: tuple[str, ...] = ("price", "quantity", "dwell_ms", "category")
+CANONICAL_COLUMNS: tuple[str, ...] = REQUIRED_COLUMNS + OPTIONAL_COLUMNS
+_TEXT_COLUMNS = ("session_id", "user_id", "item_id", "event_type", "category")
+
+StrArray = npt.NDArray[np.object_]
+FloatArray = npt.NDArray[np.float64]
+
+
+class EventFileError(ValueError):
+    """The event file is missing a column or holds a value that cannot be read."""
+
+
+@dataclass(frozen=True, slots=True)
+class EventLog:
+    """Events as parallel numpy columns, sorted by (session_id, timestamp) stably."""
+
+    timestamp: FloatArray
+    session_id: StrArray
+    user_id: StrArray  # "" when anonymous
+    item_id: StrArray  # "" when the event has no item
+    event_type: StrArray
+    price: FloatArray  # nan when absent
+    quantity: FloatArray  # 1 when absent
+    dwell_ms: FloatArray  # nan when absent
+    category: StrArray  # "" when absent
+
+    def __len__(self) -> int:
+        return int(self.timestamp.shape[0])
+
+    def take(self, rows: npt.NDArray[np.intp]) -> EventLog:
+        return EventLog(*(getattr(self, name)[rows] for name in CANONICAL_COLUMNS))
+
+
+def _parse_iso(value: str) -> float:
+    text = value.strip()
+    if text.endswith(" UTC"):
+        text = text[:-4] + "+00:00"
+    parsed = datetime.fromisoformat(text)
+    if parsed.tzinfo is None:
+        parsed = parsed.replace(tzinfo=timezone.utc)
+    return parsed.timestamp()
+
+
+def _timestamps(column: pa.ChunkedArray) -> FloatArray:
+    if pa.types.is_timestamp(column.type):
+        seconds = pc.divide(pc.cast(pc.cast(column, pa.timestamp("us")), pa.int64()), 1_000_000.0)
+        return np.asarray(seconds.to_numpy(zero_copy_only=False), dtype=np.float64)
+    if pa.types.is_integer(column.type) or pa.types.is_floating(column.type):
+        return np.asarray(pc.cast(column, pa.float64()).to_numpy(zero_copy_only=False), dtype=np.float64)
+    texts = column.to_pylist()
+    out = np.empty(len(texts), dtype=np.float64)
+    for row, text in enumerate(texts):
+        if text is None or text == "":
+            raise EventFileError(f"row {row + 1}: empty timestamp")
+        try:
+            out[row] = float(text)
+        except ValueError:
+            try:
+                out[row] = _parse_iso(str(text))
+            except ValueError as exc:
+                raise EventFileError(f"row {row + 1}: unreadable timestamp {text!r}") from exc
+    return out
+
+
+def _text(table: pa.Table, name: str) -> StrArray:
+    if name not in table.column_names:
+        return np.full(table.num_rows, "", dtype=object)
+    column = pc.fill_null(pc.cast(table.column(name), pa.string()), "")
+    return np.asarray(column.to_numpy(zero_copy_only=False), dtype=object)
+
+
+def _number(table: pa.Table, name: str, default: float) -> FloatArray:
+    if name not in table.column_names:
+        return np.full(table.num_rows, default, dtype=np.float64)
+    column = table.column(name)
+    if pa.types.is_string(column.type) or pa.types.is_large_string(column.type):
+        column = pc.if_else(pc.equal(column, ""), pa.scalar(None, pa.string()), column)
+    try:
+        values = pc.fill_null(pc.cast(column, pa.float64()), default)
+    except (pa.ArrowInvalid, pa.ArrowNotImplementedError) as exc:
+        raise EventFileError(f"column {name!r} must be numeric: {exc}") from exc
+    return np.asarray(values.to_numpy(zero_copy_only=False), dtype=np.float64)
+
+
+def read_table(path: Path) -> pa.Table:
+    """Read a CSV or Parquet event file as an Arrow table (text columns kept as text)."""
+    if not path.exists():
+        raise EventFileError(f"{path}: no such file")
+    if path.suffix.lower() in {".parquet", ".pq"}:
+        return pq.read_table(path)
+    # Ids must stay text: "00123" is not 123, and int64 would overflow some shops' ids.
+    types = {name: pa.string() for name in (*_TEXT_COLUMNS, "timestamp")}
+    return pacsv.read_csv(path, convert_options=pacsv.ConvertOptions(column_types=types))
+
+
+def events_from_table(table: pa.Table, source: str = "events") -> EventLog:
+    missing = [name for name in REQUIRED_COLUMNS if name not in table.column_names]
+    if missing:
+        raise EventFileError(
+            f"{source}: missing column(s) {', '.join(missing)}; "
+            f"expected {', '.join(REQUIRED_COLUMNS)} (+ optional {', '.join(OPTIONAL_COLUMNS)})"
+        )
+    log = EventLog(
+        timestamp=_timestamps(table.column("timestamp")),
+        session_id=_text(table, "session_id"),
+        user_id=_text(table, "user_id"),
+        item_id=_text(table, "item_id"),
+        event_type=_text(table, "event_type"),
+        price=_number(table, "price", float("nan")),
+        quantity=_number(table, "quantity", 1.0),
+        dwell_ms=_number(table, "dwell_ms", float("nan")),
+        category=_text(table, "category"),
+    )
+    # Stable sort keeps file order for equal timestamps (Tmall has positions, not times).
+    order = np.lexsort((log.timestamp, log.session_id.astype(str)))
+    return log.take(order)
+
+
+def read_events(path: Path | str) -> EventLog:
+    """Read a canonical event file (CSV or Parquet); unknown extra columns are ignored."""
+    path = Path(path)
+    return events_from_table(read_table(path), source=str(path))
+
+
+def events_to_table(log: EventLog) -> pa.Table:
+    return pa.table(
+        {
+            "timestamp": pa.array(log.timestamp, pa.float64()),
+            "session_id": pa.array(log.session_id.tolist(), pa.string()),
+            "user_id": pa.array(log.user_id.tolist(), pa.string()),
+            "item_id": pa.array(log.item_id.tolist(), pa.string()),
+            "event_type": pa.array(log.event_type.tolist(), pa.string()),
+            "price": pa.array(log.price, pa.float64(), from_pandas=True),  # NaN -> empty
+            "quantity": pa.array(log.quantity, pa.float64()),
+            "dwell_ms": pa.array(log.dwell_ms, pa.float64(), from_pandas=True),  # NaN -> empty
+            "category": pa.array(log.category.tolist(), pa.string()),
+        }
+    )
+
+
+def write_events(log: EventLog, path: Path | str) -> None:
+    """Write canonical events; ``.parquet``/``.pq`` gives Parquet, anything else CSV."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    table = events_to_table(log)
+    if path.suffix.lower() in {".parquet", ".pq"}:
+        pq.write_table(table, path)
+    else:
+        pacsv.write_csv(table, path)
+
+
+def make_log(
+    timestamp: npt.ArrayLike,
+    session_id: npt.ArrayLike,
+    item_id: npt.ArrayLike,
+    event_type: npt.ArrayLike | str = "product_view",
+    user_id: npt.ArrayLike | None = None,
+    price: npt.ArrayLike | None = None,
+    quantity: npt.ArrayLike | None = None,
+    dwell_ms: npt.ArrayLike | None = None,
+    category: npt.ArrayLike | None = None,
+) -> EventLog:
+    """Build an EventLog from columns (missing optional columns get their defaults)."""
+    ts = np.asarray(timestamp, dtype=np.float64)
+    n = ts.shape[0]
+
+    def text(values: npt.ArrayLike | str | None) -> StrArray:
+        if values is None:
+            return np.full(n, "", dtype=object)
+        if isinstance(values, str):
+            return np.full(n, values, dtype=object)
+        return np.asarray([str(v) for v in np.asarray(values).tolist()], dtype=object)
+
+    def number(values: npt.ArrayLike | None, default: float) -> FloatArray:
+        if values is None:
+            return np.full(n, default, dtype=np.float64)
+        return np.asarray(values, dtype=np.float64)
+
+    log = EventLog(
+        timestamp=ts,
+        session_id=text(session_id),
+        user_id=text(user_id),
+        item_id=text(item_id),
+        event_type=text(event_type),
+        price=number(price, float("nan")),
+        quantity=number(quantity, 1.0),
+        dwell_ms=number(dwell_ms, float("nan")),
+        category=text(category),
+    )
+    order = np.lexsort((log.timestamp, log.session_id.astype(str)))
+    return log.take(order)

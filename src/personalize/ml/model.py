@@ -1,0 +1,407 @@
+"""The serving scorer: one loaded artifact answering "what to show this visitor" per page view.
+
+Score of every catalog item for one request (all numpy, float32, no per-item Python loop):
+
+    seen_weight  * recently-seen boost   (S-POP: items of this session, recency-decayed)
+  + seq_weight   * sequential rules      (what people view next after the session's items)
+  + knn_weight   * session co-occurrence (items sharing sessions with the session's items)
+  + als_weight   * ALS                   (session + history folded into the item-factor space)
+  + popularity_weight * decayed popularity (tie-breaker, and the answer for cold visitors)
+
+Each component is divided by its maximum over the catalog for this request, so the weights
+(``ScoringParams``, stored in the artifact's config.json) are comparable. Session items weigh
+``session_decay ** rank`` (rank 0 = most recent), the item in view ``in_view_weight``, history
+items ``history_weight * history_decay ** rank``. Top-k uses ``argpartition``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection, Sequence
+from dataclasses import asdict, dataclass, fields
+from pathlib import Path
+from typing import Any
+
+import msgspec
+import numpy as np
+import numpy.typing as npt
+
+from personalize.ml.artifact import ArtifactError, read_artifact
+
+SOURCE_SESSION = "session"
+SOURCE_SEQUENCE = "sequence"
+SOURCE_ITEM_KNN = "item_knn"
+SOURCE_ALS = "als"
+SOURCE_POPULARITY = "popularity"
+
+_KIND_SESSION, _KIND_HISTORY, _KIND_IN_VIEW = 0, 1, 2
+
+
+class Candidate(msgspec.Struct, frozen=True, kw_only=True):
+    item_id: str
+    score: float
+    reason: str
+    source: str
+
+
+@dataclass(frozen=True, slots=True)
+class ScoringParams:
+    # Defaults: a compromise between YooChoose and Tmall holdouts; `personalize train` tunes them.
+    seen_weight: float = 10.0
+    seq_weight: float = 0.3
+    knn_weight: float = 0.3
+    als_weight: float = 0.3
+    popularity_weight: float = 0.02
+    session_decay: float = 0.5
+    seen_decay: float = 0.85  # recency decay of the re-show boost (S-POP counts, recent first)
+    history_weight: float = 0.3
+    history_decay: float = 0.95
+    in_view_weight: float = 1.5
+    max_session_items: int = 50
+    max_history_items: int = 50
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> ScoringParams:
+        names = {f.name for f in fields(cls)}
+        return cls(**{k: v for k, v in data.items() if k in names})
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+FloatVec = npt.NDArray[np.float32]
+
+
+def _normalised(values: npt.NDArray[Any]) -> FloatVec:
+    top = float(values.max()) if values.size else 0.0
+    if top <= 0.0:
+        return np.zeros(values.shape[0], dtype=np.float32)
+    return (values * (1.0 / top)).astype(np.float32, copy=False)
+
+
+class RecommenderModel:
+    """An immutable, verified model. Safe to share between requests and threads."""
+
+    def __init__(
+        self,
+        version: str,
+        item_ids: list[str],
+        popularity: FloatVec,
+        item_category: npt.NDArray[np.int32],
+        categories: list[str],
+        item_factors: FloatVec | None = None,
+        seq: tuple[npt.NDArray[np.int32], FloatVec] | None = None,
+        knn: tuple[npt.NDArray[np.int32], FloatVec] | None = None,
+        params: ScoringParams | None = None,
+        config: dict[str, Any] | None = None,
+        metrics: dict[str, Any] | None = None,
+    ) -> None:
+        self.version = version
+        self.item_ids = item_ids
+        self._item_array = np.asarray(item_ids, dtype=object)
+        self._index = {item: i for i, item in enumerate(item_ids)}
+        self.n_items = len(item_ids)
+        self.popularity = popularity
+        self._popularity_norm = _normalised(popularity)
+        self._popular_order = np.argsort(-popularity, kind="stable").astype(np.int32)
+        self.item_category = item_category
+        self.categories = categories
+        self._category_index = {name: i for i, name in enumerate(categories)}
+        # Per-category popularity order, computed once: popular(n, category) is a slice.
+        by_category = item_category[self._popular_order]
+        self._popular_by_category = {
+            c: self._popular_order[by_category == c] for c in np.unique(item_category) if c >= 0
+        }
+        self.item_factors = item_factors
+        self.seq = seq
+        self.knn = knn
+        self.params = params or ScoringParams()
+        self.config = config or {}
+        self.metrics = metrics or {}
+        self._sequence_verb = str(self.config.get("sequence_verb", "viewed"))
+        training = self.config.get("training", {})
+        self._als_alpha = float(training.get("alpha", 20.0)) if isinstance(training, dict) else 20.0
+        regularization = float(training.get("regularization", 0.05)) if isinstance(training, dict) else 0.05
+        self._fold_in_als = self.config.get("factor_model", "als") == "als"
+        # Y^T Y + lambda I, computed once: folding a session in is then one small f x f solve.
+        self._gram: FloatVec | None = None
+        if item_factors is not None:
+            f = item_factors.shape[1]
+            gram = item_factors.T.astype(np.float64) @ item_factors.astype(np.float64)
+            self._gram = (gram + regularization * np.eye(f)).astype(np.float64)
+
+    # ------------------------------------------------------------------ lookups
+    def index_of(self, item_id: str) -> int | None:
+        return self._index.get(item_id)
+
+    def category_of(self, item_id: str) -> str | None:
+        index = self._index.get(item_id)
+        if index is None:
+            return None
+        code = int(self.item_category[index])
+        return self.categories[code] if code >= 0 else None
+
+    def with_params(self, params: ScoringParams) -> RecommenderModel:
+        """The same model scored with other weights (evaluation and tuning)."""
+        clone = object.__new__(RecommenderModel)
+        clone.__dict__.update(self.__dict__)
+        clone.params = params
+        return clone
+
+    def _excluded_indices(self, exclude: Collection[str]) -> list[int]:
+        index = self._index
+        return [i for i in (index.get(item) for item in exclude) if i is not None]
+
+    # ------------------------------------------------------------------ popularity
+    def popular(
+        self, n: int, category: str | None = None, exclude: Collection[str] = ()
+    ) -> list[Candidate]:
+        if n <= 0:
+            return []
+        if category is None:
+            order = self._popular_order
+            reason = "popular"
+        else:
+            code = self._category_index.get(category)
+            if code is None:
+                return []
+            order = self._popular_by_category.get(code, self._popular_order[:0])
+            reason = "popular in category"
+        blocked = set(self._excluded_indices(exclude))
+        out: list[Candidate] = []
+        for i in order[: n + len(blocked)].tolist():
+            if i in blocked:
+                continue
+            out.append(Candidate(item_id=self.item_ids[i], score=float(self._popularity_norm[i]),
+                                 reason=reason, source=SOURCE_POPULARITY))
+            if len(out) == n:
+                break
+        return out
+
+    # ------------------------------------------------------------------ scoring
+    def _inputs(
+        self,
+        session_items: Sequence[tuple[str, float]],
+        history_items: Sequence[tuple[str, float]],
+        in_view: str | None,
+    ) -> tuple[npt.NDArray[np.int64], FloatVec, npt.NDArray[np.int8], FloatVec]:
+        p = self.params
+        rows: list[int] = []
+        weights: list[float] = []
+        kinds: list[int] = []
+        seen: list[float] = []
+        index = self._index
+        for rank, (item, weight) in enumerate(session_items[: p.max_session_items]):
+            i = index.get(item)
+            if i is not None and weight > 0:
+                rows.append(i)
+                weights.append(weight * p.session_decay**rank)
+                kinds.append(_KIND_SESSION)
+                seen.append(weight * p.seen_decay**rank)
+        if in_view is not None and (i := index.get(in_view)) is not None:
+            rows.append(i)
+            weights.append(p.in_view_weight)
+            kinds.append(_KIND_IN_VIEW)
+            seen.append(0.0)
+        if p.history_weight > 0:
+            for rank, (item, weight) in enumerate(history_items[: p.max_history_items]):
+                i = index.get(item)
+                if i is not None and weight > 0:
+                    rows.append(i)
+                    weights.append(p.history_weight * weight * p.history_decay**rank)
+                    kinds.append(_KIND_HISTORY)
+                    seen.append(0.0)
+        return (np.asarray(rows, dtype=np.int64), np.asarray(weights, dtype=np.float32),
+                np.asarray(kinds, dtype=np.int8), np.asarray(seen, dtype=np.float32))
+
+    def _neighbor_part(
+        self, arrays: tuple[npt.NDArray[np.int32], FloatVec] | None, rows: npt.NDArray[np.int64],
+        weights: FloatVec, weight: float,
+    ) -> tuple[npt.NDArray[np.float64], float, npt.NDArray[np.int32], FloatVec] | None:
+        """Neighbor scores summed over the catalog (bincount: cheaper than sorting the m x K
+        entries), the factor scaling the best to ``weight``, and the gathered (m, K) ids and
+        contributions (for the reasons)."""
+        if arrays is None or rows.size == 0 or weight <= 0:
+            return None
+        ids, scores = arrays
+        neighbor = ids[rows]
+        contrib = scores[rows] * weights[:, None]
+        summed = np.bincount(neighbor.ravel(), weights=contrib.ravel(), minlength=self.n_items)
+        top = float(summed.max())
+        if top <= 0:
+            return None
+        return summed, weight / top, neighbor, contrib
+
+    @staticmethod
+    def _lookup(
+        part: tuple[npt.NDArray[np.float64], float, npt.NDArray[np.int32], FloatVec] | None,
+        top: npt.NDArray[np.intp],
+    ) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.int64]]:
+        """Each candidate's score in this part and the input row contributing most (-1: none)."""
+        best = np.full(top.size, -1, dtype=np.int64)
+        if part is None:
+            return np.zeros(top.size), best
+        summed, scale, neighbor, contrib = part
+        position = np.full(summed.shape[0], -1, dtype=np.int32)  # catalog -> candidate slot
+        position[top] = np.arange(top.size, dtype=np.int32)
+        pos = position[neighbor]
+        hit_rows, hit_cols = np.nonzero((pos >= 0) & (contrib > 0))
+        if hit_rows.size:
+            hit_pos = pos[hit_rows, hit_cols]
+            order = np.lexsort((-contrib[hit_rows, hit_cols], hit_pos))  # by candidate, strongest first
+            first = np.ones(order.size, dtype=bool)
+            first[1:] = hit_pos[order][1:] != hit_pos[order][:-1]
+            best[hit_pos[order][first]] = hit_rows[order][first]
+        return summed[top], best  # already scaled in recommend
+
+    def recommend(
+        self,
+        session_items: Sequence[tuple[str, float]],
+        history_items: Sequence[tuple[str, float]] = (),
+        in_view: str | None = None,
+        n: int = 20,
+        exclude: Collection[str] = (),
+        allow_seen: bool = True,
+        category: str | None = None,
+    ) -> list[Candidate]:
+        """Top ``n`` items for this visitor, best first.
+
+        ``session_items``/``history_items``: (item_id, event weight), most recent first.
+        ``in_view`` is never returned itself; ``exclude`` never; with ``allow_seen=False`` the
+        session's items are not re-shown either. ``category`` restricts results to one category.
+        Unknown items are ignored; with nothing known, decayed popularity is returned.
+        """
+        if n <= 0:
+            return []
+        p = self.params
+        rows, weights, kinds, seen_weights = self._inputs(session_items, history_items, in_view)
+        blocked = self._excluded_indices(exclude)
+        if in_view is not None and (i := self._index.get(in_view)) is not None:
+            blocked.append(i)
+        if not allow_seen:
+            blocked.extend(self._excluded_indices([item for item, _ in session_items]))
+        if rows.size == 0:
+            return self.popular(n, category=category, exclude=[self.item_ids[i] for i in blocked])
+
+        # Dense passes over the catalog are the cost here: one gemv, a few axpy-like adds.
+        total = self._popularity_norm * np.float32(p.popularity_weight)
+        seen_mask = seen_weights > 0
+        seen_ids, seen_inverse = np.unique(rows[seen_mask], return_inverse=True)
+        seen_values = np.bincount(seen_inverse, weights=seen_weights[seen_mask])
+        if seen_values.size and p.seen_weight > 0:
+            seen_values *= p.seen_weight / float(seen_values.max())
+            total[seen_ids] += seen_values.astype(np.float32)
+        seen_score = dict(zip(seen_ids.tolist(), seen_values.tolist()))
+        seq_part = self._neighbor_part(self.seq, rows, weights, p.seq_weight)
+        knn_part = self._neighbor_part(self.knn, rows, weights, p.knn_weight)
+        for part in (seq_part, knn_part):
+            if part is not None:
+                summed, scale = part[0], part[1]
+                summed *= scale  # in place: scaled sums are what _lookup reads back
+                total += summed  # float64 into float32, same_kind cast
+        als: FloatVec | None = None
+        if self.item_factors is not None and p.als_weight > 0:
+            als = self.item_factors @ self._fold_in(rows, weights)
+            als_top = float(als.max())
+            if als_top > 0:
+                als *= np.float32(p.als_weight / als_top)
+                total += als
+            else:
+                als = None
+
+        if blocked:
+            total[np.asarray(blocked, dtype=np.int64)] = -np.inf
+        if category is not None:
+            code = self._category_index.get(category, -2)
+            total[self.item_category != code] = -np.inf
+        k = min(n, self.n_items)
+        top = np.argpartition(total, self.n_items - k)[self.n_items - k:]  # no negated copy
+        top = top[np.argsort(-total[top], kind="stable")]
+        top = top[np.isfinite(total[top])]
+        if top.size == 0:
+            return []
+
+        seq_top, seq_best = self._lookup(seq_part, top)
+        knn_top, knn_best = self._lookup(knn_part, top)
+        parts = np.stack([
+            np.asarray([seen_score.get(i, 0.0) for i in top.tolist()]),
+            seq_top,
+            knn_top,
+            als[top] if als is not None else np.zeros(top.size),
+            self._popularity_norm[top] * p.popularity_weight,
+        ])
+        # Fillers with no positive evidence are reported as popularity, not as a weak signal.
+        source_of = np.where(parts.max(axis=0) > 0, parts.argmax(axis=0), 4)
+        als_best = self._best_als_rows(rows, weights, top)
+        out: list[Candidate] = []
+        for j, (item, source) in enumerate(zip(top.tolist(), source_of.tolist())):
+            if source == 0:
+                cand = (SOURCE_SESSION, "you viewed this recently")
+            elif source == 1:
+                cand = (SOURCE_SEQUENCE, self._reason(rows, kinds, int(seq_best[j]), f"often {self._sequence_verb} after"))
+            elif source == 2:
+                cand = (SOURCE_ITEM_KNN, self._reason(rows, kinds, int(knn_best[j]), "because you viewed"))
+            elif source == 3:
+                cand = (SOURCE_ALS, self._reason(rows, kinds, als_best[j], "because you viewed"))
+            else:
+                cand = (SOURCE_POPULARITY, "popular")
+            out.append(Candidate(item_id=self.item_ids[item], score=float(total[item]),
+                                 reason=cand[1], source=cand[0]))
+        return out
+
+    def _fold_in(self, rows: npt.NDArray[np.int64], weights: FloatVec) -> npt.NDArray[np.float32]:
+        """The visitor's factor vector from the session/history items.
+
+        ALS: the exact implicit-feedback least-squares solution for one new user (Hu, Koren &
+        Volinsky 2008) with confidence 1 + alpha * weight; BPR: the weighted mean of item factors.
+        """
+        assert self.item_factors is not None
+        factors = self.item_factors[rows].astype(np.float64)
+        w = weights.astype(np.float64)
+        if not self._fold_in_als or self._gram is None:
+            return ((w @ factors) / float(w.sum())).astype(np.float32)
+        confidence = self._als_alpha * w
+        a = self._gram + (factors.T * confidence) @ factors
+        b = factors.T @ (1.0 + confidence)
+        return np.linalg.solve(a, b).astype(np.float32)
+
+    def _reason(self, rows: npt.NDArray[np.int64], kinds: npt.NDArray[np.int8], best: int, prefix: str) -> str:
+        if best < 0:
+            return "popular"
+        if kinds[best] == _KIND_IN_VIEW:
+            return "similar to the item in view"
+        return f"{prefix} {self.item_ids[int(rows[best])]}"
+
+    def _best_als_rows(self, rows: npt.NDArray[np.int64], weights: FloatVec, top: npt.NDArray[np.intp]) -> list[int]:
+        if self.item_factors is None:
+            return [-1] * top.size
+        affinity = (self.item_factors[rows] @ self.item_factors[top].T) * weights[:, None]  # (m, k)
+        return [int(b) for b in affinity.argmax(axis=0).tolist()]
+
+
+def load_artifact(path: Path | str, params: ScoringParams | None = None) -> RecommenderModel:
+    """Load and verify ``models/<version>/``; raises :class:`ArtifactError` if anything is off."""
+    manifest, arrays, documents = read_artifact(Path(path))
+    config: dict[str, Any] = documents["config.json"] if isinstance(documents["config.json"], dict) else {}
+    scoring = config.get("scoring", {})
+    if not isinstance(scoring, dict):
+        raise ArtifactError("config.json: 'scoring' must be an object")
+    try:
+        stored_params = ScoringParams.from_dict(scoring)
+    except TypeError as exc:
+        raise ArtifactError(f"config.json: bad scoring parameters ({exc})") from exc
+    seq = (arrays["seq_ids.npy"], arrays["seq_scores.npy"]) if "seq_ids.npy" in arrays else None
+    knn = (arrays["knn_ids.npy"], arrays["knn_scores.npy"]) if "knn_ids.npy" in arrays else None
+    metrics = documents["metrics.json"] if isinstance(documents["metrics.json"], dict) else {}
+    return RecommenderModel(
+        version=str(manifest.get("version", Path(path).name)),
+        item_ids=documents["item_ids.json"],
+        popularity=arrays["popularity.npy"],
+        item_category=arrays["item_category.npy"],
+        categories=[str(c) for c in documents["categories.json"]],
+        item_factors=arrays.get("item_factors.npy"),
+        seq=seq,
+        knn=knn,
+        params=params or stored_params,
+        config=config,
+        metrics=metrics,
+    )
