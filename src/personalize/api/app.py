@@ -10,7 +10,7 @@ from litestar import Litestar
 from litestar.openapi import OpenAPIConfig
 
 from personalize import __version__
-from personalize.api import decide, ingest, items, models, offers, ops, profiles
+from personalize.api import decide, experiments, ingest, items, models, offers, ops, profiles
 from personalize.api.errors import EXCEPTION_HANDLERS
 from personalize.api.middleware import timing_middleware
 from personalize.clock import Clock
@@ -26,6 +26,11 @@ ROUTES = [
     offers.put_offer,
     offers.replace_offers,
     offers.delete_offer,
+    experiments.put_experiment,
+    experiments.list_experiments,
+    experiments.delete_experiment,
+    experiments.experiment_results,
+    experiments.report_summary,
     profiles.get_profile,
     profiles.patch_traits,
     profiles.get_session,

@@ -77,4 +77,6 @@ def merge_ops(snapshot: VisitorSnapshot, session_id: str | None, cfg: OpSettings
     for item in snapshot.purchased:
         body.append(("SADD", "purchased", item))
     body.append(("HINCR", "profile", "merged_visitors", 1))
+    # The first visitor id stays the experiment/holdout unit after login (sticky arms).
+    body.append(("HSETNX", "profile", "first_anon", snapshot.anonymous_customer.partition(":")[2]))
     return [("SETNX", f"merged:{snapshot.anonymous_customer}", "1"), ("IFNEW", None, len(body)), *body]

@@ -41,6 +41,7 @@ from personalize.ml.model import Candidate, RecommenderModel
 from personalize.offers.arbitration import ConsentFlags, ExplorationPolicy, OfferDecision, arbitrate, in_holdout
 from personalize.offers.catalog import Catalog
 from personalize.offers.contact import budget_counts_from_values, budget_keys_to_read, contact_state_from_fields
+from personalize.reports.experiments import Experiment, Variant, assign, assignment_unit
 from personalize.store.catalog import CatalogCache
 from personalize.store.client import StoreUnavailable, with_deadline
 from personalize.store.contact_policy import reserve_args
@@ -102,6 +103,8 @@ class DecideResponse(msgspec.Struct, kw_only=True):
     offer_explanation: str | None
     holdout: bool
     personalized: bool
+    experiment_id: str | None = None
+    arm: str | None = None
 
 
 @dataclass
@@ -135,6 +138,8 @@ class DecideService:
         self._rng = rng or random.Random()
         self._write_script = client.register_script(_decision_write_source())
         self.model: RecommenderModel | None = None
+        self.variant_models: dict[str, RecommenderModel] = {}  # versions named by running experiments
+        self.experiments: list[Experiment] = []
         self.offers: Catalog | None = None
         self.purchase_propensity: Any = None  # PurchasePropensity when one is loaded
 
@@ -161,13 +166,18 @@ class DecideService:
         personalized = profile.consent.personalization is not False
         if not personalized:
             fallback = fallback or "no_personalization_consent"
+        # The unit of assignment is the visitor's first anonymous id when known, so arms and
+        # the holdout survive login (identify) and new sessions.
+        unit = assignment_unit(req.user_id, req.anonymous_id, inputs.profile.get("first_anon"))
+        experiment, variant = self._experiment_arm(unit, now)
+        req, model, exploration, offers = self._apply_variant(variant, req, model, offers)
         items, item_fallback = self._items(req, model, inputs, profile, personalized)
         fallback = fallback or item_fallback
 
-        holdout = in_holdout(cid, self.policy.holdout_share)
+        holdout = in_holdout(unit, self.policy.holdout_share)
         offer_decision = None
         if offers is not None and len(offers) and fallback != "store_timeout":
-            offer_decision = self._arbitrate(req, offers, inputs, profile, budgets, personalized, holdout, now)
+            offer_decision = self._arbitrate(req, offers, inputs, profile, budgets, personalized, holdout, now, exploration)
 
         record = DecisionRecord(
             decision_id=decision_id,
@@ -181,6 +191,8 @@ class DecideService:
             model_version=model.version if model else None,
             fallback=fallback,
             holdout=holdout,
+            experiment_id=experiment.id if experiment else None,
+            arm=variant.name if variant else None,
         )
         offer_out = None
         if fallback != "store_timeout":
@@ -195,9 +207,39 @@ class DecideService:
             offer_explanation=offer_decision.explanation if offer_decision else None,
             holdout=holdout,
             personalized=personalized,
+            experiment_id=experiment.id if experiment else None,
+            arm=variant.name if variant else None,
         )
 
     # ------------------------------------------------------------------ steps
+    def _experiment_arm(self, unit: str, now: float) -> tuple[Experiment | None, Variant | None]:
+        """The first running experiment (by id) decides this visitor's arm."""
+        for experiment in self.experiments:
+            if experiment.active(now):
+                return experiment, assign(experiment, unit)
+        return None, None
+
+    def _apply_variant(
+        self, variant: Variant | None, req: DecideRequest, model: RecommenderModel | None, offers: Catalog | None
+    ) -> tuple[DecideRequest, RecommenderModel | None, ExplorationPolicy, Catalog | None]:
+        """What an arm may change: the model version, exploration, offers on/off, list shape."""
+        exploration = self.policy.exploration
+        if variant is None:
+            return req, model, exploration, offers
+        if variant.model_version and variant.model_version in self.variant_models:
+            model = self.variant_models[variant.model_version]
+        params = variant.parameters
+        if "epsilon" in params:
+            exploration = ExplorationPolicy(mode=exploration.mode, epsilon=float(params["epsilon"]), temperature=exploration.temperature)
+        if params.get("offers") is False:
+            offers = None
+        changes: dict[str, Any] = {}
+        if "max_per_category" in params and req.max_per_category is None:
+            changes["max_per_category"] = int(params["max_per_category"])
+        if "allow_seen" in params:
+            changes["allow_seen"] = bool(params["allow_seen"])
+        return (msgspec.structs.replace(req, **changes) if changes else req), model, exploration, offers
+
     async def _read(
         self, cid: str, req: DecideRequest, model: RecommenderModel | None, offers: Catalog | None, now: float
     ) -> tuple[DecisionInputs, dict[str, tuple[int, int]]]:
@@ -286,6 +328,7 @@ class DecideService:
     def _arbitrate(
         self, req: DecideRequest, offers: Catalog, inputs: DecisionInputs, profile: ProfileView,
         budgets: dict[str, tuple[int, int]], personalized: bool, holdout: bool, now: float,
+        exploration: ExplorationPolicy,
     ) -> OfferDecision:
         scores: dict[str, float] = {k: v for k, v in profile.propensities.items() if isinstance(v, float)}
         session = session_with_totals(inputs.session, profile.cart.value)
@@ -302,7 +345,7 @@ class DecideService:
         facts = build_facts(profile, session, context, scores, item, personalized)
         contact = contact_state_from_fields(inputs.contacts, offers, now, budgets=budgets)
         consent = ConsentFlags(personalization=personalized, marketing=profile.consent.marketing is True)
-        return arbitrate(offers, facts, now=now, rng=self._rng, policy=self.policy.exploration, channel=req.channel,
+        return arbitrate(offers, facts, now=now, rng=self._rng, policy=exploration, channel=req.channel,
                          consent=consent, contact=contact, holdout=holdout)
 
     async def _write(

@@ -14,6 +14,7 @@ from typing import Any
 import redis.asyncio as aioredis
 
 from personalize.offers.catalog import CatalogError
+from personalize.background import Periodic
 from personalize.service.decide import DecideService
 from personalize.service.models import ModelHolder
 from personalize.settings import Settings
@@ -47,7 +48,7 @@ class Refresher:
         self._decide = decide
         self._offers_version = -1
         self._propensity_dir: Path | None = None
-        self._task: asyncio.Task[None] | None = None
+        self._periodic: Periodic | None = None
 
     async def refresh_once(self) -> None:
         timeout = self._settings.redis_timeout_ms
@@ -63,7 +64,27 @@ class Refresher:
             except CatalogError as exc:
                 log.error("stored offer catalog refused", extra={"fields": {"problems": exc.problems[:5]}})
                 self._offers_version = version
+        await self._refresh_experiments(timeout)
         self._refresh_propensity()
+
+    async def _refresh_experiments(self, timeout: int) -> None:
+        from personalize.ml.artifact import ArtifactError
+        from personalize.ml.model import load_artifact
+        from personalize.reports.service import list_experiments
+
+        experiments = await with_deadline(list_experiments(self._client, self._keys), timeout)
+        self._decide.experiments = experiments
+        wanted = {v.model_version for e in experiments for v in e.variants if v.model_version}
+        loaded = dict(self._decide.variant_models)
+        for version in wanted - set(loaded):
+            if self._models.current is not None and self._models.current.version == version:
+                loaded[version] = self._models.current
+                continue
+            try:
+                loaded[version] = await asyncio.to_thread(load_artifact, self._settings.models_dir / version)
+            except (ArtifactError, OSError) as exc:
+                log.error("experiment model refused", extra={"fields": {"version": version, "error": str(exc)[:300]}})
+        self._decide.variant_models = {v: m for v, m in loaded.items() if v in wanted}
 
     def _refresh_propensity(self) -> None:
         directory = newest_propensity_dir(self._settings.models_dir)
@@ -80,23 +101,10 @@ class Refresher:
         self._decide.purchase_propensity = model
         self._propensity_dir = directory
 
-    async def _loop(self) -> None:
-        while True:
-            await asyncio.sleep(self._settings.model_poll_s)
-            try:
-                await self.refresh_once()
-            except StoreUnavailable:
-                pass
-            except Exception:  # noqa: BLE001 - the refresher must never die
-                log.exception("refresh failed")
-
     def start(self) -> None:
-        self._task = asyncio.get_running_loop().create_task(self._loop())
+        self._periodic = Periodic("refresh", self.refresh_once, self._settings.model_poll_s)
+        self._periodic.start()
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            try:
-                await self._task
-            except asyncio.CancelledError:
-                pass
+        if self._periodic is not None:
+            await self._periodic.stop()

@@ -9,12 +9,12 @@ so counters can be rebuilt from it.
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from collections.abc import Iterable
 
 import redis.asyncio as aioredis
 
+from personalize.background import Periodic
 from personalize.clock import Clock
 from personalize.domain.popularity import popularity_boost
 from personalize.store.client import StoreUnavailable, with_deadline
@@ -31,7 +31,7 @@ class PopularityBuffer:
         self._half_life_h = half_life_h
         self._timeout_ms = timeout_ms
         self._pending: dict[tuple[str, str | None], float] = {}
-        self._task: asyncio.Task[None] | None = None
+        self._periodic: Periodic | None = None
 
     def add(self, increments: Iterable[tuple[str, str | None, float]]) -> None:
         pending = self._pending
@@ -58,26 +58,13 @@ class PopularityBuffer:
             raise
         return len(pending)
 
-    async def _loop(self, interval_s: float) -> None:
-        while True:
-            await asyncio.sleep(interval_s)
-            try:
-                await self.flush()
-            except StoreUnavailable:
-                pass
-            except Exception:  # noqa: BLE001 - the flusher must not die
-                log.exception("popularity flush failed")
-
     def start(self, interval_s: float) -> None:
-        self._task = asyncio.get_running_loop().create_task(self._loop(interval_s))
+        self._periodic = Periodic("popularity-flush", self.flush, interval_s)
+        self._periodic.start()
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            try:
-                await self._task
-            except asyncio.CancelledError:
-                pass
+        if self._periodic is not None:
+            await self._periodic.stop()
         try:
             await self.flush()
         except StoreUnavailable:
