@@ -16,7 +16,10 @@ import json
 import time
 
 from benchmarks import loadgen
-from benchmarks.common import SERVER_PIDS, api_server, embedded_redis, hello_server, machine_line, redis_memory_mb, redis_round_trip, tree_rss_mb
+from benchmarks.common import (
+    SERVER_PIDS, api_server, embedded_redis, hello_server, machine_line, redis_cpu_s, redis_memory_mb,
+    redis_round_trip, tree_cpu_s, tree_rss_mb,
+)
 from personalize.demo import convert, demo_rows
 
 GOAL_EVENTS_PER_S = 30_000
@@ -51,11 +54,14 @@ def requests_for(events: list[dict[str, object]], batch: int, path: str) -> list
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--seconds", type=float, default=8.0)
+    parser.add_argument("--no-aof", action="store_true", help="embedded Redis without AOF (operators may choose it)")
     args = parser.parse_args()
     print(machine_line())
     print("data: real REES46 log (see src/personalize/data/CREDITS.md), replicated with fresh ids and visitors")
     shapes = [(1, 32, 60_000), (100, 8, 400_000), (500, 4, 500_000)]
-    with embedded_redis() as redis_server:
+    cpu_rows = []
+    print(f"redis: embedded redis-server, AOF {'off' if args.no_aof else 'on (appendfsync everysec)'}")
+    with embedded_redis(appendonly=not args.no_aof) as redis_server:
         p50, p99, rtps = redis_round_trip(redis_server.url)
         print(f"floor  bare Redis round trip (PING, one client): p50 {p50:.3f} ms  p99 {p99:.3f} ms  {rtps:,.0f}/s")
         rows = []
@@ -70,13 +76,19 @@ def main() -> None:
         with api_server(redis_server.url) as port:
             for batch, conns, n in shapes:
                 reqs = requests_for(event_pool(n), batch, "/v1/events")
+                redis_cpu0, api_cpu0 = redis_cpu_s(redis_server.url), tree_cpu_s(SERVER_PIDS["api"])
                 res = loadgen.run("closed", port, reqs, args.seconds, connections=conns, processes=1)
+                events = len(res.latencies_s) * batch
+                cpu_rows.append((batch, (redis_cpu_s(redis_server.url) - redis_cpu0) / events * 1e6,
+                                 (tree_cpu_s(SERVER_PIDS["api"]) - api_cpu0) / events * 1e6))
                 rows.append(("personalize POST /v1/events", batch, res))
             rss = tree_rss_mb(SERVER_PIDS["api"])
         mem = redis_memory_mb(redis_server.url)
     print(f"{'what':32} {'batch':>5} {'req/s':>9} {'events/s':>10} {'p50 ms':>8} {'p99 ms':>8} {'errors':>6}")
     for name, batch, res in rows:
         print(f"{name:32} {batch:>5} {res.rps:>9,.0f} {res.rps * batch:>10,.0f} {res.pct(50):>8.2f} {res.pct(99):>8.2f} {res.errors:>6}")
+    for batch, redis_us, api_us in cpu_rows:
+        print(f"cpu per event, batch {batch:>3}: Redis {redis_us:6.1f} us, API workers {api_us:6.1f} us")
     best100 = next(res.rps * 100 for name, b, res in rows if b == 100 and name.startswith("personalize"))
     print(f"memory: server (main + 2 workers) RSS {rss:,.0f} MB; Redis used_memory {mem:,.0f} MB after the run")
     print(f"goal: >= {GOAL_EVENTS_PER_S:,} events/s in batches of 100 -> {'MET' if best100 >= GOAL_EVENTS_PER_S else 'NOT MET'} ({best100:,.0f})")

@@ -258,12 +258,12 @@ class IngestService:
                     p.ops = ops_for_event(p.event, event_json=p.event_json, customer=p.customer, cfg=self._op_settings)
                     redirected.append(p)
                 continue
-            _record(batch, outcome.results or [], results, pending)
+            _record(batch, outcome.results or [], results)
         if redirected:
             batches = _group(redirected, check_alias=False)
             outcomes = await with_deadline(self._writer.apply(batches), timeout)
             for batch, outcome in zip(batches, outcomes, strict=True):
-                _record(batch, outcome.results or [], results, redirected)
+                _record(batch, outcome.results or [], results)
 
     async def _link_identities(self, pending: list[_Pending]) -> dict[int, VisitorSnapshot]:
         identifies = [p for p in pending if isinstance(p.event, ev.Identify)]
@@ -308,10 +308,8 @@ def _group(pending: list[_Pending], check_alias: bool = True) -> list[CustomerBa
     return list(by_customer.values())
 
 
-def _record(batch: CustomerBatch, codes: list[int], results: list[EventResult | None], pending: list[_Pending]) -> None:
-    by_index = {p.index: p for p in pending}
-    for i, code in zip(batch.indexes, codes, strict=True):
-        event_id = by_index[i].event.event_id
+def _record(batch: CustomerBatch, codes: list[int], results: list[EventResult | None]) -> None:
+    for (event_id, _, _), i, code in zip(batch.events, batch.indexes, codes, strict=True):
         if code == APPLIED:
             results[i] = EventResult(index=i, status="accepted", event_id=event_id)
         elif code == DUPLICATE:

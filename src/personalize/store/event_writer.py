@@ -101,6 +101,7 @@ class EventWriter:
         customers = []
         expires: dict[int, int] = {}
         session_ttl, cart_ttl = self._session_ttl_s, self._cart_ttl_s
+        hash_fields = _HASH_FIELDS
         for batch in batches:
             resolved: dict[str, int] = {}
             packed_events = []
@@ -121,7 +122,7 @@ class EventWriter:
                             expires[i] = session_ttl
                         elif logical == "cart":
                             expires[i] = cart_ttl
-                    fields = _HASH_FIELDS.get(cmd)
+                    fields = hash_fields.get(cmd)
                     if fields is not None:
                         wanted = prefetch.get(i)
                         if wanted is None:
