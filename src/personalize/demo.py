@@ -146,8 +146,12 @@ def replay(base_url: str, console: Console) -> dict[str, Any]:
             client.put("/v1/items", json={"items": chunk}).raise_for_status()
         totals = {"accepted": 0, "duplicates": 0, "rejected": 0}
         start = time.perf_counter()
-        for chunk in batches(events, 500):
-            r = client.post("/v1/events", json={"events": chunk})
+        for chunk in batches(events, 200):
+            for attempt in range(5):  # a good client retries 503s; duplicates are recognised
+                r = client.post("/v1/events", json={"events": chunk})
+                if r.status_code != 503:
+                    break
+                time.sleep(0.2 * (attempt + 1))
             if r.status_code not in (202, 422):
                 r.raise_for_status()
             body = r.json()
@@ -173,7 +177,7 @@ def run_demo(base_url: str, data_dir: Path, env: dict[str, str], console: Consol
 
     train_and_publish_demo_model(base_url, data_dir, env, console)
     console.print(f"\n[bold green]personalize is running at {base_url}[/bold green]  (OpenAPI: {base_url}/schema)\n")
-    console.print(example_calls(base_url, stats), highlight=False, markup=False)
+    print(example_calls(base_url, stats), flush=True)  # plain print: copy-pasteable, never wrapped
     return stats
 
 

@@ -74,6 +74,7 @@ def create_app(settings: Settings | None = None, clock: Clock | None = None) -> 
             description="Real-time personalization and next-best-offer API for online stores.",
         ),
         debug=False,
+        logging_config=None,  # logging_setup.configure() owns logging: JSON lines, no personal data
     )
 
 

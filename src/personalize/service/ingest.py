@@ -239,7 +239,10 @@ class IngestService:
         )
 
     async def _apply(self, pending: list[_Pending], now: float, results: list[EventResult | None]) -> None:
-        timeout = self._settings.redis_timeout_ms
+        # A deadline catches a stuck Redis, not a big batch: allow 1 ms per event on top.
+        # A script cut off by the deadline still completes in Redis; the client's retry is
+        # then answered "duplicate" for what was applied, so nothing is counted twice.
+        timeout = self._settings.redis_timeout_ms + len(pending)
         snapshots = await self._link_identities(pending)
         for p in pending:
             p.ops = ops_for_event(p.event, event_json=p.event_json, customer=p.customer, cfg=self._op_settings)
@@ -273,7 +276,7 @@ class IngestService:
             self._identity.link_many(
                 [(customer_id(None, p.event.anonymous_id), p.customer, p.event.session_id) for p in identifies]
             ),
-            self._settings.redis_timeout_ms,
+            self._settings.redis_timeout_ms + len(identifies),
         )
         return {p.index: snap for p, snap in zip(identifies, links, strict=True) if snap is not None}
 

@@ -28,7 +28,9 @@ def make_async_client(url: str, timeout_ms: int = 250, max_connections: int = 64
     timeout_s = timeout_ms / 1000.0
     return aioredis.Redis.from_url(
         url,
-        socket_timeout=max(timeout_s, 0.05),
+        # The socket timeout is a backstop; each call's own deadline (with_deadline) is
+        # what answers the request, and may be longer for big batches.
+        socket_timeout=max(timeout_s * 4, 2.0),
         socket_connect_timeout=max(timeout_s, 0.25),
         retry=Retry(ExponentialBackoff(cap=0.05, base=0.005), retries=1),
         retry_on_error=[RedisConnectionError, RedisTimeoutError],

@@ -53,8 +53,26 @@ class EmbeddedRedis:
             return f"redis://127.0.0.1:{self.port}/0"
         return f"unix://{self.socket_path.resolve()}"
 
+    def _in_use(self) -> bool:
+        if not self.socket_path.exists():
+            return False
+        try:
+            client = redis.Redis(unix_socket_path=str(self.socket_path), socket_timeout=0.5)
+            client.ping()
+            client.close()
+            return True
+        except (redis.ConnectionError, redis.TimeoutError, OSError):
+            return False
+
     def start(self, timeout_s: float = 10.0) -> EmbeddedRedis:
         self.data_dir.mkdir(parents=True, exist_ok=True)
+        if self._in_use():
+            # Two servers on one data dir would share the AOF, and the first to stop
+            # would delete the other's socket.
+            raise RuntimeError(
+                f"another redis-server is already running on {self.socket_path} "
+                "(is another `personalize serve`/`demo` using this PERSONALIZE_DATA_DIR?)"
+            )
         if len(str(self.socket_path)) > 100:  # unix socket paths are limited to ~107 bytes
             self.port = self.port or free_port()
         args = [
