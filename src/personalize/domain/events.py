@@ -6,7 +6,7 @@ the rules msgspec cannot express (one of user_id/anonymous_id, clock skew).
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
+from typing import Annotated, Literal, get_args
 
 import msgspec
 from msgspec import Meta
@@ -162,12 +162,7 @@ Event = (
 )
 
 EVENT_TYPES: tuple[str, ...] = tuple(
-    cls.__struct_config__.tag  # type: ignore[misc]
-    for cls in (
-        PageView, ProductView, ImageZoom, VideoPlay, Search, AddToCart, RemoveFromCart,
-        CheckoutStarted, Purchase, Return, EmailOpen, EmailClick, OfferImpression,
-        OfferAccept, OfferDismiss, RecommendationClick, LeadForm, Identify, Consent,
-    )
+    cls.__struct_config__.tag for cls in get_args(Event)  # type: ignore[misc]
 )
 
 # Events that carry one item the visitor interacted with, and how strongly
