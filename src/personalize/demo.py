@@ -5,7 +5,7 @@ from __future__ import annotations
 import csv
 import gzip
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import datetime, timezone
 from importlib import resources
 from pathlib import Path
@@ -125,6 +125,16 @@ def batches(seq: list[dict[str, Any]], size: int) -> Iterator[list[dict[str, Any
         yield seq[start:start + size]
 
 
+def _with_retries(send: Callable[[], httpx.Response], attempts: int = 5) -> httpx.Response:
+    """A good client retries 503 (store busy); the API recognises duplicates, so it is safe."""
+    for attempt in range(attempts):
+        r = send()
+        if r.status_code != 503:
+            return r
+        time.sleep(0.2 * (attempt + 1))
+    return r
+
+
 def wait_ready(base_url: str, timeout_s: float = 60.0) -> None:
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
@@ -142,16 +152,12 @@ def replay(base_url: str, console: Console) -> dict[str, Any]:
     items = catalog_items(rows)
     events = convert(rows, end_at=time.time() - 60)
     with httpx.Client(base_url=base_url, timeout=30.0) as client:
-        for chunk in batches(items, 1000):
-            client.put("/v1/items", json={"items": chunk}).raise_for_status()
+        for chunk in batches(items, 500):
+            _with_retries(lambda: client.put("/v1/items", json={"items": chunk})).raise_for_status()
         totals = {"accepted": 0, "duplicates": 0, "rejected": 0}
         start = time.perf_counter()
         for chunk in batches(events, 200):
-            for attempt in range(5):  # a good client retries 503s; duplicates are recognised
-                r = client.post("/v1/events", json={"events": chunk})
-                if r.status_code != 503:
-                    break
-                time.sleep(0.2 * (attempt + 1))
+            r = _with_retries(lambda: client.post("/v1/events", json={"events": chunk}))
             if r.status_code not in (202, 422):
                 r.raise_for_status()
             body = r.json()

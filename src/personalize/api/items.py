@@ -23,7 +23,8 @@ class UpsertResult(msgspec.Struct, kw_only=True):
 async def put_items(request: Request[Any, Any, Any], data: JSONBody[ItemBatch]) -> UpsertResult:
     runtime: Runtime = request.app.state.runtime
     deadline = runtime.settings.redis_timeout_ms
-    n = await with_deadline(runtime.catalog.upsert(data.items), deadline)
+    # like ingest: the deadline guards against a stuck Redis, and grows with the batch
+    n = await with_deadline(runtime.catalog.upsert(data.items), deadline + len(data.items))
     return UpsertResult(upserted=n, catalog_size=await with_deadline(runtime.catalog.count(), deadline))
 
 
