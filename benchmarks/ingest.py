@@ -58,7 +58,7 @@ def main() -> None:
     args = parser.parse_args()
     print(machine_line())
     print("data: real REES46 log (see src/personalize/data/CREDITS.md), replicated with fresh ids and visitors")
-    shapes = [(1, 32, 60_000), (100, 8, 400_000), (500, 4, 500_000)]
+    shapes = [(1, 32, 60_000), (100, 4, 400_000), (500, 2, 500_000)]
     cpu_rows = []
     print(f"redis: embedded redis-server, AOF {'off' if args.no_aof else 'on (appendfsync everysec)'}")
     with embedded_redis(appendonly=not args.no_aof) as redis_server:
