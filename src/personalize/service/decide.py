@@ -142,6 +142,27 @@ class DecideService:
         self.experiments: list[Experiment] = []
         self.offers: Catalog | None = None
         self.purchase_propensity: Any = None  # PurchasePropensity when one is loaded
+        self.budget_counts: dict[str, tuple[int, int]] = {}  # offer -> (granted today, in total)
+        self.exhausted_offers: frozenset[str] = frozenset()
+
+    async def refresh_budgets(self) -> None:
+        """Read every offer's budget counters (one MGET) for the decision pre-filter."""
+        now = self._clock.now()
+        offers = self.offers
+        if offers is None or not len(offers):
+            self.budget_counts, self.exhausted_offers = {}, frozenset()
+            return
+        ids = list(offers.offers)
+        values = await with_deadline(self._client.mget(budget_keys_to_read(self._keys, ids, now)), self._write_timeout_ms)
+        counts = budget_counts_from_values(ids, values)
+        exhausted = set()
+        for offer_id, (today, total) in counts.items():
+            policy = offers.offers[offer_id].policy
+            if (policy.budget_per_day is not None and today >= policy.budget_per_day) or (
+                policy.budget_total is not None and total >= policy.budget_total
+            ):
+                exhausted.add(offer_id)
+        self.budget_counts, self.exhausted_offers = counts, frozenset(exhausted)
 
     # ------------------------------------------------------------------ the use case
     async def decide(self, req: DecideRequest) -> DecideResponse:
@@ -245,13 +266,13 @@ class DecideService:
     ) -> tuple[DecisionInputs, dict[str, tuple[int, int]]]:
         popular_n = 0 if model is not None else req.count * 4 + 20
         category = req.category or req.page.category
-        ids = list(offers.offers) if offers is not None else []
-        budget_keys = budget_keys_to_read(self._keys, ids, now) if ids else []
-        inputs, values = await with_deadline(
-            self._store.read(cid, req.session_id, popular_n=popular_n, category=category, extra_mget=budget_keys),
+        inputs, _ = await with_deadline(
+            self._store.read(cid, req.session_id, popular_n=popular_n, category=category),
             self._read_timeout_ms,
         )
-        return inputs, (budget_counts_from_values(ids, values) if ids else {})
+        # Budgets are global counters: read by the refresher every poll, not per decision.
+        # The pre-filter may be a poll interval stale; the reservation script is exact.
+        return inputs, self.budget_counts
 
     def _items(
         self, req: DecideRequest, model: RecommenderModel | None, inputs: DecisionInputs, profile: ProfileView, personalized: bool
@@ -343,7 +364,11 @@ class DecideService:
                     "category": self._catalog_cache.categories.get(req.page.item_id)}
         context = {"page_type": req.page.type, "channel": req.channel, "item_id": req.page.item_id, "category": req.page.category}
         facts = build_facts(profile, session, context, scores, item, personalized)
-        contact = contact_state_from_fields(inputs.contacts, offers, now, budgets=budgets)
+        # Only offers this customer has a contact record for (or whose budget ran out) can be
+        # blocked by the policy; checking the other 200 per decision cost milliseconds.
+        touched = {name.split(":", 1)[1] for name in inputs.contacts if ":" in name}
+        ids = [o for o in touched | self.exhausted_offers if o in offers.offers]
+        contact = contact_state_from_fields(inputs.contacts, offers, now, offer_ids=ids, budgets=budgets)
         consent = ConsentFlags(personalization=personalized, marketing=profile.consent.marketing is True)
         return arbitrate(offers, facts, now=now, rng=self._rng, policy=exploration, channel=req.channel,
                          consent=consent, contact=contact, holdout=holdout)

@@ -65,6 +65,7 @@ class Refresher:
                 log.error("stored offer catalog refused", extra={"fields": {"problems": exc.problems[:5]}})
                 self._offers_version = version
         await self._refresh_experiments(timeout)
+        await self._decide.refresh_budgets()
         self._refresh_propensity()
 
     async def _refresh_experiments(self, timeout: int) -> None:
