@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import random
 from collections.abc import AsyncIterator
 
 import pytest
@@ -12,8 +11,6 @@ import redis.asyncio as aioredis
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
-from personalize.domain.decisions import DecisionRecord
-from personalize.offers.arbitration import ExplorationPolicy
 from personalize.offers.catalog import Catalog, parse_catalog
 from personalize.offers.contact import (
     BUDGET_DAY,
@@ -32,12 +29,10 @@ from personalize.offers.contact import (
     offer_dismiss_ops,
     week_stamp,
 )
-from personalize.offers.response import decision_record_fields, offer_payload
 from personalize.store.client import make_async_client
 from personalize.store.contact_policy import (
     RESERVE_SCRIPT,
     apply_contact_ops,
-    arbitrate_and_reserve,
     parse_reserve_reply,
     reserve_args,
     reserve_offer,
@@ -236,43 +231,6 @@ async def test_script_reloads_after_script_flush(client: aioredis.Redis, catalog
     await client.script_flush()
     assert (await reserve_offer(client, KEYS, "u:1", catalog.offers["a"], None, MONDAY)).ok
     assert (await reserve_offer(client, KEYS, "u:1", catalog.offers["a"], None, MONDAY)).ok
-
-
-async def test_arbitrate_and_reserve_falls_back_when_a_cap_is_taken(client: aioredis.Redis) -> None:
-    catalog = parse_catalog(
-        """
-offers:
-  - {id: best, name: Best, kind: message, purpose: service, default_propensity: 0.9,
-     store_value: 10, contact_policy: {max_per_day: 1}}
-  - {id: second, name: Second, kind: message, purpose: service, default_propensity: 0.5,
-     store_value: 10}
-"""
-    )
-    rng = random.Random(0)
-    greedy = ExplorationPolicy(mode="greedy")
-    first, r1 = await arbitrate_and_reserve(
-        client, KEYS, "u:1", catalog, {}, now=MONDAY, rng=rng, policy=greedy
-    )
-    assert first.offer_id == "best" and r1 is not None and r1.ok
-    # The caller's contact state is stale (read before the first grant): the script refuses
-    # "best", the offer is blocked and the second arbitration picks "second".
-    second, r2 = await arbitrate_and_reserve(
-        client, KEYS, "u:1", catalog, {}, now=MONDAY + 1, rng=rng, policy=greedy
-    )
-    assert second.offer_id == "second" and r2 is not None and r2.ok
-    best = next(c for c in second.candidates if c.offer_id == "best")
-    assert best.failed == [CAP_DAY] and best.probability == 0.0
-    payload = offer_payload(second, MONDAY + 1)
-    assert (
-        payload is not None
-        and payload.offer_id == "second"
-        and payload.expires_at == MONDAY + 1 + 24 * 3600
-    )
-    record = DecisionRecord(
-        decision_id="d1", timestamp=MONDAY, customer_id="u:1", **decision_record_fields(second)
-    )
-    assert record.offer_id == "second" and record.probability == 1.0
-    assert [c.offer_id for c in record.candidates] == [None, "best", "second"]
 
 
 _STEPS = st.lists(

@@ -126,13 +126,13 @@ def ops_for_event(
 def _ops_specific(event: ev.BaseEvent, type_: str, ts: float, sid: str | None, cfg: OpSettings) -> list[Op]:
     ops: list[Op] = []
     match event:
-        case ev.ProductView(item_id=item, category=cat, dwell_ms=dwell):
+        case ev.ProductView(item_id=item, dwell_ms=dwell):
             if dwell:
                 ops.append(("HINCR", "profile", "dwell_ms", dwell))
             ops += _touch_item(item, type_, interaction_weight(type_, dwell), ts, sid, cfg)
         case ev.ImageZoom(item_id=item) | ev.VideoPlay(item_id=item):
             ops += _touch_item(item, type_, interaction_weight(type_), ts, sid, cfg)
-        case ev.AddToCart(item_id=item, quantity=qty, price=price, category=cat):
+        case ev.AddToCart(item_id=item, quantity=qty, price=price):
             ops += [
                 ("HINCR", "cart", f"q:{item}", qty),
                 ("HSET", "cart", f"p:{item}", price),

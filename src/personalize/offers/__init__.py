@@ -20,7 +20,6 @@ from personalize.offers.catalog import (
     parse_offer,
 )
 from personalize.offers.model import Offer
-from personalize.offers.response import OfferPayload, decision_record_fields, offer_payload
 from personalize.offers.rules import Rule, RuleError, compile_rule
 
 __all__ = [
@@ -31,15 +30,12 @@ __all__ = [
     "ExplorationPolicy",
     "Offer",
     "OfferDecision",
-    "OfferPayload",
     "Rule",
     "RuleError",
     "arbitrate",
     "compile_rule",
-    "decision_record_fields",
     "in_holdout",
     "load_catalog",
-    "offer_payload",
     "parse_catalog",
     "parse_offer",
 ]

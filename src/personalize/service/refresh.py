@@ -19,7 +19,7 @@ from personalize.service.decide import DecideService
 from personalize.service.models import ModelHolder
 from personalize.settings import Settings
 from personalize.store.catalog import CatalogCache
-from personalize.store.client import StoreUnavailable, with_deadline
+from personalize.store.client import with_deadline
 from personalize.store.keys import Keys
 from personalize.store.offer_store import OfferStore
 

@@ -15,8 +15,7 @@ Field layout and the pure reading side: ``personalize.offers.contact``.
 from __future__ import annotations
 
 import hashlib
-import random
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable
 from dataclasses import dataclass
 from importlib import resources
 from typing import Any, Final
@@ -24,18 +23,9 @@ from typing import Any, Final
 import redis.asyncio as aioredis
 from redis.exceptions import NoScriptError
 
-from personalize.offers.arbitration import (
-    DEFAULT_POLICY,
-    FULL_CONSENT_NO_MARKETING,
-    ConsentFlags,
-    ExplorationPolicy,
-    OfferDecision,
-    arbitrate,
-)
-from personalize.offers.catalog import Catalog, CompiledOffer, EffectivePolicy
+from personalize.offers.catalog import CompiledOffer, EffectivePolicy
 from personalize.offers.contact import (
     BUDGET_DAY_TTL_S,
-    CAP_GLOBAL,
     CONTACTS_TTL_S,
     DAY_S,
     ContactOp,
@@ -56,7 +46,6 @@ __all__ = [  # the pure reading side is re-exported so the service needs one imp
     "ContactState",
     "ReserveResult",
     "apply_contact_ops",
-    "arbitrate_and_reserve",
     "budget_counts_from_values",
     "budget_keys_to_read",
     "contact_fields_to_read",
@@ -174,71 +163,3 @@ async def apply_contact_ops(
         await pipe.execute()
 
 
-async def arbitrate_and_reserve(
-    client: aioredis.Redis,
-    keys: Keys,
-    cid: str,
-    catalog: Catalog,
-    facts: Mapping[str, Any],
-    *,
-    now: float,
-    rng: random.Random,
-    policy: ExplorationPolicy = DEFAULT_POLICY,
-    channel: str | None = None,
-    consent: ConsentFlags = FULL_CONSENT_NO_MARKETING,
-    contact: ContactState | None = None,
-    holdout: bool = False,
-    max_attempts: int = 3,
-) -> tuple[OfferDecision, ReserveResult | None]:
-    """Arbitrate, then reserve the chosen offer; if a concurrent decision took the last slot,
-    block that offer and arbitrate again (at most ``max_attempts`` reservations).
-
-    The returned decision is the last arbitration: its probabilities are those of the policy
-    that acted, given everything known about the caps at that moment (what the log needs).
-    The reservation is ``None`` when no offer was chosen.
-    """
-    state = contact or ContactState()
-    for _ in range(max_attempts):
-        decision = arbitrate(
-            catalog,
-            facts,
-            now=now,
-            rng=rng,
-            policy=policy,
-            channel=channel,
-            consent=consent,
-            contact=state,
-            holdout=holdout,
-        )
-        if decision.offer is None:
-            return decision, None
-        result = await reserve_offer(client, keys, cid, decision.offer, None, now)
-        if result.ok:
-            return decision, result
-        state = _block(state, decision.offer.id, result.reason or "contact_policy")
-    # Out of attempts: decide again with every offer blocked, so the log stays truthful.
-    state = ContactState(blocked=state.blocked, global_reasons=state.global_reasons + ("retries",))
-    decision = arbitrate(
-        catalog,
-        facts,
-        now=now,
-        rng=rng,
-        policy=policy,
-        channel=channel,
-        consent=consent,
-        contact=state,
-        holdout=holdout,
-    )
-    return decision, None
-
-
-def _block(state: ContactState, offer_id: str, reason: str) -> ContactState:
-    if reason == CAP_GLOBAL:
-        return ContactState(
-            blocked=state.blocked, global_reasons=(CAP_GLOBAL,), offers_today=state.offers_today
-        )
-    blocked = dict(state.blocked)
-    blocked[offer_id] = tuple(blocked.get(offer_id, ())) + (reason,)
-    return ContactState(
-        blocked=blocked, global_reasons=state.global_reasons, offers_today=state.offers_today
-    )
