@@ -59,7 +59,7 @@ def populate(base: str, rng: random.Random) -> None:
 
 def decide_requests(rng: random.Random, offers: bool) -> list[bytes]:
     out = []
-    for n in range(4000):
+    for _ in range(4000):
         c = rng.randrange(N_CUSTOMERS)
         page = rng.choice([{"type": "home"}, {"type": "product", "item_id": f"item-{rng.randrange(N_ITEMS)}"},
                            {"type": "cart"}, {"type": "category", "category": f"cat-{rng.randrange(50)}"}])

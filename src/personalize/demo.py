@@ -153,11 +153,11 @@ def replay(base_url: str, console: Console) -> dict[str, Any]:
     events = convert(rows, end_at=time.time() - 60)
     with httpx.Client(base_url=base_url, timeout=30.0) as client:
         for chunk in batches(items, 500):
-            _with_retries(lambda: client.put("/v1/items", json={"items": chunk})).raise_for_status()
+            _with_retries(lambda chunk=chunk: client.put("/v1/items", json={"items": chunk})).raise_for_status()
         totals = {"accepted": 0, "duplicates": 0, "rejected": 0}
         start = time.perf_counter()
         for chunk in batches(events, 200):
-            r = _with_retries(lambda: client.post("/v1/events", json={"events": chunk}))
+            r = _with_retries(lambda chunk=chunk: client.post("/v1/events", json={"events": chunk}))
             if r.status_code not in (202, 422):
                 r.raise_for_status()
             body = r.json()

@@ -34,7 +34,7 @@ async def ingest_events(request: Request[Any, Any, Any]) -> Response[BatchResult
         type_ = item.get("type") if isinstance(item, dict) else type(item).__struct_config__.tag
         key = (type_ if type_ in EVENT_TYPES else "invalid", r.status)
         counts[key] = counts.get(key, 0) + 1
-    for (type_, status), n in counts.items():
-        EVENTS.labels(type=type_, result=status).inc(n)
-    status = 422 if result.rejected == len(result.results) else 202
-    return Response(result, status_code=status)
+    for (type_, outcome), n in counts.items():
+        EVENTS.labels(type=type_, result=outcome).inc(n)
+    status_code = 422 if result.rejected == len(result.results) else 202
+    return Response(result, status_code=status_code)

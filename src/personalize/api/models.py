@@ -12,7 +12,7 @@ from personalize.service.runtime import Runtime
 
 
 def list_versions(models_dir: Path) -> list[dict[str, Any]]:
-    out = []
+    out: list[dict[str, Any]] = []
     if not models_dir.is_dir():
         return out
     for path in sorted(models_dir.iterdir(), reverse=True):

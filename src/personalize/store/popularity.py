@@ -53,8 +53,8 @@ class PopularityBuffer:
             await with_deadline(pipe.execute(), max(self._timeout_ms, 1000))
         except StoreUnavailable:
             # Put them back: the next flush retries (popularity tolerates a late update).
-            for key, weight in pending.items():
-                self._pending[key] = self._pending.get(key, 0.0) + weight
+            for entry, weight in pending.items():
+                self._pending[entry] = self._pending.get(entry, 0.0) + weight
             raise
         return len(pending)
 
