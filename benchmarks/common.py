@@ -51,6 +51,14 @@ def _wait(url: str, proc: subprocess.Popen[bytes], timeout: float = 60) -> None:
     raise RuntimeError(f"{url} never became ready")
 
 
+def _stop(proc: subprocess.Popen[bytes]) -> None:
+    proc.send_signal(signal.SIGINT)
+    try:
+        proc.wait(timeout=20)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+
+
 @contextmanager
 def api_server(redis_url: str, workers: int = 2, extra_env: dict[str, str] | None = None) -> Iterator[int]:
     port = free_port()
@@ -65,11 +73,7 @@ def api_server(redis_url: str, workers: int = 2, extra_env: dict[str, str] | Non
             SERVER_PIDS["api"] = proc.pid
             yield port
         finally:
-            proc.send_signal(signal.SIGINT)
-            try:
-                proc.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                proc.kill()
+            _stop(proc)
 
 
 @contextmanager
@@ -87,11 +91,7 @@ def hello_server(workers: int = 2) -> Iterator[int]:
         _wait(f"http://127.0.0.1:{port}/hello", proc)
         yield port
     finally:
-        proc.send_signal(signal.SIGINT)
-        try:
-            proc.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            proc.kill()
+        _stop(proc)
 
 
 def redis_round_trip(url: str, n: int = 5000) -> tuple[float, float, float]:

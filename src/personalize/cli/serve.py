@@ -116,7 +116,6 @@ def demo(
 
 def config() -> None:
     """Print every setting with its environment variable, default and current value."""
-    settings = get_settings()
     table = Table(title="personalize settings")
     table.add_column("variable")
     table.add_column("default")
@@ -125,7 +124,6 @@ def config() -> None:
     for name, default, meaning in SETTINGS_DOC:
         table.add_row(name, default, os.environ.get(name, ""), meaning)
     Console().print(table)
-    _ = settings
 
 
 def register(app: typer.Typer) -> None:

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 from personalize.domain.state_ops import Op, OpSettings
 
-FLOAT_FIELDS = frozenset({"revenue", "returned_value", "shipping_paid_total", "cart_value"})
+FLOAT_FIELDS = frozenset({"revenue", "returned_value", "shipping_paid_total"})
 MIN_FIELDS = frozenset({"first_ts", "first_purchase_ts"})
 NEVER_ADD = frozenset({"last_session"})
 

@@ -98,7 +98,6 @@ class RecommenderModel:
     ) -> None:
         self.version = version
         self.item_ids = item_ids
-        self._item_array = np.asarray(item_ids, dtype=object)
         self._index = {item: i for i, item in enumerate(item_ids)}
         self.n_items = len(item_ids)
         self.popularity = popularity

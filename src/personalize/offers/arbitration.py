@@ -102,10 +102,6 @@ class OfferDecision:
     def offer_id(self) -> str | None:
         return self.offer.id if self.offer else None
 
-    def eligible_candidates(self) -> list[OfferCandidate]:
-        """The candidates worth logging when the catalog is large (eligible ones + no-offer)."""
-        return [c for c in self.candidates if c.eligible]
-
 
 def in_holdout(customer_id: str, share: float, salt: str = "holdout") -> bool:
     """Stable assignment: sha256(salt:customer_id) mapped to [0, 1) is below ``share``."""

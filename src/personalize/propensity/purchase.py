@@ -10,7 +10,6 @@ is what :class:`PurchasePropensity` serves.
 from __future__ import annotations
 
 import datetime as dt
-import json
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -161,12 +160,6 @@ def train_purchase(data: ShoppersData, out_dir: Path | None, version: str) -> Pu
             },
         )
     return PurchaseTraining(tuple(reports), serving, version, out_dir)
-
-
-def reports_as_json(training: PurchaseTraining) -> str:
-    return json.dumps(
-        [{"name": r.name, "auc": r.auc, "log_loss": r.log_loss} for r in training.reports]
-    )
 
 
 __all__ = ["PurchasePropensity", "PurchaseTraining", "train_purchase"]

@@ -22,7 +22,6 @@ import math
 import re
 from collections import defaultdict
 from collections.abc import Sequence
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -157,14 +156,6 @@ def assign(exp: Experiment, unit_id: str) -> Variant:
 
 
 # --- results --------------------------------------------------------------------------
-
-
-@dataclass(slots=True)
-class ArmTally:
-    visitors: int = 0
-    converters: int = 0
-    revenue: float = 0.0
-    per_visitor: list[float] | None = None
 
 
 def _first_exposures(

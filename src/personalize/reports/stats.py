@@ -147,18 +147,3 @@ def sample_ratio_mismatch(
     dof = len(observed) - 1
     p = float(sps.chi2.sf(chi, dof))
     return SrmCheck(float(chi), dof, p, p < threshold)
-
-
-def bootstrap_mean_interval(
-    values: NDArray[np.float64], replicates: int = 1000, level: float = 0.95, seed: int = 0
-) -> Interval:
-    """Percentile bootstrap interval of a mean."""
-    n = len(values)
-    if n == 0:
-        return Interval(math.nan, math.nan, math.nan)
-    rng = np.random.default_rng(seed)
-    means = np.empty(replicates)
-    for b in range(replicates):
-        means[b] = values[rng.integers(0, n, n)].mean()
-    lo, hi = np.quantile(means, [(1 - level) / 2, 1 - (1 - level) / 2])
-    return Interval(float(values.mean()), float(lo), float(hi))

@@ -266,7 +266,7 @@ class DecideService:
     ) -> tuple[DecisionInputs, dict[str, tuple[int, int]]]:
         popular_n = 0 if model is not None else req.count * 4 + 20
         category = req.category or req.page.category
-        inputs, _ = await with_deadline(
+        inputs = await with_deadline(
             self._store.read(cid, req.session_id, popular_n=popular_n, category=category),
             self._read_timeout_ms,
         )

@@ -16,7 +16,7 @@ import redis.asyncio as aioredis
 from personalize.metrics import MODEL_SWAPS, MODEL_VERSION
 from personalize.ml.artifact import ArtifactError
 from personalize.ml.model import RecommenderModel, load_artifact
-from personalize.store.client import StoreUnavailable, with_deadline
+from personalize.store.client import with_deadline
 from personalize.store.keys import Keys
 from personalize.store.model_registry import Published, parse_active
 
@@ -58,13 +58,3 @@ class ModelHolder:
         MODEL_VERSION.labels(version=model.version).set(1)
         log.info("model loaded", extra={"fields": {"version": model.version, "items": model.n_items}})
         return True
-
-    async def poll_forever(self, client: aioredis.Redis, keys: Keys, timeout_ms: int, interval_s: float) -> None:
-        while True:
-            try:
-                await self.sync(client, keys, timeout_ms)
-            except StoreUnavailable:
-                pass  # keep serving the model we have
-            except Exception:  # noqa: BLE001 - a poller must never die
-                log.exception("model poll failed")
-            await asyncio.sleep(interval_s)

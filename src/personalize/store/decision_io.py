@@ -43,10 +43,9 @@ class DecisionStore:
         self._session_items = session_items
 
     async def read(
-        self, cid: str, session_id: str | None, popular_n: int = 0, category: str | None = None,
-        extra_mget: Sequence[str] = (),
-    ) -> tuple[DecisionInputs, list[bytes | None]]:
-        """Everything for one decision in one round trip; ``extra_mget`` (offer budgets) rides along."""
+        self, cid: str, session_id: str | None, popular_n: int = 0, category: str | None = None
+    ) -> DecisionInputs:
+        """Everything for one decision in one round trip."""
         k = self._keys
         pipe = self._client.pipeline(transaction=False)
         pipe.hgetall(k.profile(cid))
@@ -64,15 +63,12 @@ class DecisionStore:
             pipe.zrevrange(k.popularity, 0, popular_n - 1)
             if category:
                 pipe.zrevrange(k.popularity_in(category), 0, popular_n - 1)
-        if extra_mget:
-            pipe.mget(list(extra_mget))
         replies = list(await pipe.execute())
         profile = replies.pop(0)
         session, items = (replies.pop(0), replies.pop(0)) if session_id else ({}, [])
         history, purchased, cart, shown, scores, contacts, alias = (replies.pop(0) for _ in range(7))
         popular = replies.pop(0) if popular_n else []
         popular_cat = replies.pop(0) if popular_n and category else []
-        extra = replies.pop(0) if extra_mget else []
         return DecisionInputs(
             profile=_hash(profile),
             session=_hash(session),
@@ -86,7 +82,7 @@ class DecisionStore:
             alias=alias.decode() if alias else None,
             popular=[x.decode() for x in popular],
             popular_in_category=[x.decode() for x in popular_cat],
-        ), extra
+        )
 
     def write_pipeline(
         self,

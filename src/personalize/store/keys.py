@@ -110,10 +110,6 @@ class Keys:
         return f"{self.prefix}:oos"
 
     @property
-    def item_count(self) -> str:
-        return f"{self.prefix}:items:n"
-
-    @property
     def active_model(self) -> str:
         """Hash: version and path of the published recommendation model, plus history."""
         return f"{self.prefix}:model:active"

@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 from typing import Any
 
-import msgspec
 import redis.asyncio as aioredis
 
 from personalize.offers.catalog import Catalog, catalog_from_document
@@ -64,7 +63,3 @@ class OfferStore:
         pipe.incr(self._version_key)
         removed, _ = await pipe.execute()
         return bool(removed)
-
-
-def offer_to_builtins(offer: Any) -> dict[str, Any]:
-    return msgspec.to_builtins(offer)  # type: ignore[no-any-return]
