@@ -24,6 +24,7 @@ import os
 import random
 from collections.abc import Sequence
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Annotated, Any
 
 import msgspec
@@ -45,8 +46,9 @@ from personalize.reports.experiments import Experiment, Variant, assign, assignm
 from personalize.store.catalog import CatalogCache
 from personalize.store.client import StoreUnavailable, with_deadline
 from personalize.store.contact_policy import reserve_args
-from personalize.store.decision_io import DecisionInputs, DecisionStore
+from personalize.store.decision_io import DecisionInputs, DecisionStore, WriteScript
 from personalize.store.keys import Keys, customer_id
+from personalize.store.resp import MultiplexedConnection
 from personalize.store.scripts import lua_source
 
 log = logging.getLogger("personalize.decide")
@@ -117,6 +119,7 @@ class DecideService:
     def __init__(
         self,
         client: aioredis.Redis,
+        conn: MultiplexedConnection,
         keys: Keys,
         clock: Clock,
         catalog_cache: CatalogCache,
@@ -130,13 +133,12 @@ class DecideService:
         self._keys = keys
         self._clock = clock
         self._catalog_cache = catalog_cache
-        self._store = DecisionStore(client, keys)
+        self._store = DecisionStore(conn, keys)
         self._read_timeout_ms = read_timeout_ms
         self._write_timeout_ms = write_timeout_ms
         self._stream_maxlen = decision_stream_maxlen
         self.policy = policy
         self._rng = rng or random.Random()
-        self._write_script = client.register_script(_decision_write_source())
         self.model: RecommenderModel | None = None
         self.variant_models: dict[str, RecommenderModel] = {}  # versions named by running experiments
         self.experiments: list[Experiment] = []
@@ -144,6 +146,9 @@ class DecideService:
         self.purchase_propensity: Any = None  # PurchasePropensity when one is loaded
         self.budget_counts: dict[str, tuple[int, int]] = {}  # offer -> (granted today, in total)
         self.exhausted_offers: frozenset[str] = frozenset()
+
+    async def close(self) -> None:
+        await self._store.close()
 
     async def refresh_budgets(self) -> None:
         """Read every offer's budget counters (one MGET) for the decision pre-filter."""
@@ -392,18 +397,21 @@ class DecideService:
                     probability=decision.probability, explored=decision.explored, **common,
                 )
         offered = with_offer is not None and decision is not None and decision.offer is not None
-        pipe = self._store.write_pipeline(
-            cid, decision_id, None if offered else _json.encode(without_offer), shown, now, self._stream_maxlen
-        )
-        if with_offer is not None and decision is not None and decision.offer is not None:
+        script = None
+        if offered:
+            assert decision is not None and decision.offer is not None and with_offer is not None
             script_keys, argv = reserve_args(self._keys, cid, decision.offer.id, decision.offer.policy, now)
-            await self._write_script(
-                keys=[*script_keys, self._keys.decision_stream],
-                args=[*argv, self._stream_maxlen, _json.encode(with_offer), _json.encode(without_offer)],
-                client=pipe,
+            script = WriteScript(
+                _decision_write_source(),
+                [*script_keys, self._keys.decision_stream],
+                [*argv, self._stream_maxlen, _json.encode(with_offer), _json.encode(without_offer)],
             )
         try:
-            replies = await with_deadline(pipe.execute(), self._write_timeout_ms)
+            replies = await with_deadline(
+                self._store.write(cid, decision_id, None if offered else _json.encode(without_offer), shown, now,
+                                  self._stream_maxlen, script),
+                self._write_timeout_ms,
+            )
         except StoreUnavailable:
             REDIS_ERRORS.labels(operation="decide_write").inc()
             raise
@@ -424,6 +432,7 @@ _json = msgspec.json.Encoder()
 _EMPTY = DecisionInputs({}, {}, [], [], set(), {}, {}, {}, {}, None, [], [])
 
 
+@lru_cache(maxsize=1)
 def _decision_write_source() -> str:
     return lua_source("decision_write").replace("%RESERVE%", lua_source("contact_policy"))
 
