@@ -51,7 +51,8 @@ class Runtime:
         writer = EventWriter(client, keys, settings.session_ttl_s, settings.cart_ttl_s, settings.dedup_ttl_s)
         catalog = CatalogStore(client, keys)
         catalog_cache = CatalogCache(catalog)
-        decide_conn = MultiplexedConnection(settings.redis_url, stall_s=max(settings.redis_timeout_ms / 250, 2.0))
+        # Stalled like redis-py's socket timeout: 4x the general deadline, at least 2 s.
+        decide_conn = MultiplexedConnection(settings.redis_url, stall_s=max(settings.redis_timeout_ms * 4 / 1000, 2.0))
         decide = DecideService(
             client, decide_conn, keys, clock, catalog_cache,
             read_timeout_ms=settings.redis_decide_timeout_ms,

@@ -16,13 +16,14 @@ retried only if they never left the process, so nothing is applied twice.
 from __future__ import annotations
 
 import asyncio
+import ssl
 import time
 from collections import deque
 from collections.abc import Sequence
 from typing import Any
 
 import hiredis
-from redis.connection import parse_url
+from redis.connection import SSLConnection, parse_url
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import ResponseError
 
@@ -55,7 +56,7 @@ class _Protocol(asyncio.Protocol):
         reader = self._reader
         reader.feed(data)
         calls = self._owner._calls
-        while (reply := reader.gets()) is not False:
+        while calls and (reply := reader.gets()) is not False:
             call = calls[0]
             call.replies.append(reply)
             if len(call.replies) == call.expected:
@@ -139,8 +140,10 @@ class MultiplexedConnection:
         if p.get("path"):
             transport, protocol = await loop.create_unix_connection(lambda: _Protocol(self), p["path"])
         else:
+            # rediss:// URLs: TLS with the default (verifying) context, as redis-py does.
+            tls = ssl.create_default_context() if p.get("connection_class") is SSLConnection else None
             transport, protocol = await loop.create_connection(
-                lambda: _Protocol(self), p.get("host", "localhost"), int(p.get("port", 6379))
+                lambda: _Protocol(self), p.get("host", "localhost"), int(p.get("port", 6379)), ssl=tls
             )
         self._transport, self._protocol = transport, protocol
         setup: list[Command] = []
