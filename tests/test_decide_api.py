@@ -228,3 +228,16 @@ async def test_decide_rejects_bad_input_with_the_field(redis_url: str, redis_syn
             r = await api.post("/v1/decide", json=body)
             assert r.status_code == 400, r.text
             assert field in (r.json()["field"] or "") or field in r.json()["detail"], r.json()
+
+
+async def test_a_redis_past_its_deadline_gives_the_named_fallback_then_recovers(
+    redis_url: str, redis_sync: redis.Redis
+) -> None:
+    async with api_client(redis_url, model_poll_s=60) as api:
+        assert (await api.post("/v1/decide", json=decide_body())).json()["fallback"] == "no_model"
+        redis_sync.execute_command("CLIENT", "PAUSE", 400, "ALL")
+        r = await api.post("/v1/decide", json=decide_body())
+        assert r.status_code == 200, r.text
+        assert r.json()["fallback"] == "store_timeout"
+        await asyncio.sleep(0.5)
+        assert (await api.post("/v1/decide", json=decide_body())).json()["fallback"] == "no_model"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import random
 from pathlib import Path
@@ -357,3 +358,34 @@ def test_evaluate_all_changes_logs_not_choices(inp: dict[str, Any]) -> None:
     assert fast.offer_id == full.offer_id and fast.probability == full.probability
     for a, b in zip(fast.candidates, full.candidates, strict=True):
         assert a.eligible == b.eligible and set(a.failed) <= set(b.failed)
+
+
+@settings(max_examples=120, deadline=None)
+@given(decision_inputs())
+def test_cached_gate_plans_log_what_a_fresh_catalog_logs(inp: dict[str, Any]) -> None:
+    """The catalog caches its gate plans per visitor kind and validity window; a catalog that
+    has served other visitors and times must log exactly what a fresh copy logs."""
+    kwargs = {
+        "now": inp["now"],
+        "policy": inp["policy"],
+        "channel": inp["channel"],
+        "consent": inp["consent"],
+        "contact": inp["contact"],
+        "holdout": inp["holdout"],
+    }
+    fresh = dataclasses.replace(inp["catalog"])
+    assert not fresh.plans
+    used = arbitrate(inp["catalog"], inp["facts"], rng=random.Random(inp["seed"]), **kwargs)
+    new = arbitrate(fresh, inp["facts"], rng=random.Random(inp["seed"]), **kwargs)
+    assert used.candidates == new.candidates
+    assert (used.offer_id, used.probability, used.explanation) == (new.offer_id, new.probability, new.explanation)
+
+
+def test_gate_plans_follow_validity_boundaries(catalog: Catalog) -> None:
+    facts = shipping_payer_facts()
+    facts["profile"]["orders"] = 0
+    consent = ConsentFlags(True, True)
+    for now, expected in [(1_700_000_000.0, ["validity"]), (NOW, []), (1_700_000_000.0, ["validity"])]:
+        decision = arbitrate(catalog, facts, now=now, rng=random.Random(0), policy=GREEDY, consent=consent)
+        welcome = next(c for c in decision.candidates if c.offer_id == "welcome-5")
+        assert welcome.failed[:1] == expected

@@ -14,6 +14,7 @@ from personalize.api import decide, experiments, ingest, items, models, offers, 
 from personalize.api.errors import EXCEPTION_HANDLERS
 from personalize.api.middleware import timing_middleware
 from personalize.clock import Clock
+from personalize.heap import tune_for_serving
 from personalize.service.runtime import Runtime
 from personalize.settings import Settings, get_settings
 
@@ -42,7 +43,8 @@ ROUTES = [
 ]
 
 
-def create_app(settings: Settings | None = None, clock: Clock | None = None) -> Litestar:
+def create_app(settings: Settings | None = None, clock: Clock | None = None, serving: bool = False) -> Litestar:
+    """``serving``: a server worker (tunes the garbage collector for a long-lived process)."""
     settings = settings or get_settings()
 
     @asynccontextmanager
@@ -53,6 +55,8 @@ def create_app(settings: Settings | None = None, clock: Clock | None = None) -> 
             await runtime.refresher.refresh_once()
         except Exception:  # noqa: BLE001 - start anyway; the refresher retries
             logging.getLogger("personalize").exception("initial refresh failed")
+        if serving:
+            tune_for_serving()  # after the first model and catalog load: they are long-lived
         runtime.refresher.start()
         runtime.popularity.start(settings.popularity_flush_s)
         try:
@@ -86,4 +90,4 @@ def app_from_env() -> Litestar:
     # from before `serve` started the embedded Redis and set REDIS_URL.
     settings = Settings.from_env()
     configure(settings.log_level)
-    return create_app(settings)
+    return create_app(settings, serving=True)

@@ -117,7 +117,8 @@ def _opt(raw: Mapping[str, str], name: str) -> float | None:
     return float(v) if v else None
 
 
-def _consent(raw: Mapping[str, str], purpose: str) -> bool | None:
+def consent_given(raw: Mapping[str, str], purpose: str) -> bool | None:
+    """Consent for ``purpose`` in a raw profile hash: True, False, or None (never asked)."""
     v = raw.get(f"consent:{purpose}")
     return None if v is None else v == "1"
 
@@ -178,6 +179,11 @@ def segments(raw: Mapping[str, str], now: float) -> list[str]:
     if orders >= 4 or (orders >= 3 and _fl(raw, "revenue") >= 300):
         out.append("loyal")
     return out
+
+
+def cart_item_ids(raw_cart: Mapping[str, str]) -> set[str]:
+    """Items with a positive quantity in a raw cart hash (the lines of ``cart_view``)."""
+    return {name[2:] for name, qty in raw_cart.items() if name.startswith("q:") and int(qty) > 0}
 
 
 def cart_view(raw_cart: Mapping[str, str]) -> Cart:
@@ -247,9 +253,9 @@ def build_profile(
         offer_accepts=_i(raw, "n:offer_accept"),
         offer_dismissals=_i(raw, "n:offer_dismiss"),
         consent=Consent(
-            personalization=_consent(raw, "personalization"),
-            marketing=_consent(raw, "marketing"),
-            analytics=_consent(raw, "analytics"),
+            personalization=consent_given(raw, "personalization"),
+            marketing=consent_given(raw, "marketing"),
+            analytics=consent_given(raw, "analytics"),
         ),
         traits={k[6:]: v for k, v in raw.items() if k.startswith("trait:")},
         stage=journey_stage(raw),

@@ -16,6 +16,7 @@ items ``history_weight * history_decay ** rank``. Top-k uses ``argpartition``.
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Collection, Sequence
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
@@ -117,7 +118,8 @@ class RecommenderModel:
         self.params = params or ScoringParams()
         self.config = config or {}
         self.metrics = metrics or {}
-        self._sequence_verb = str(self.config.get("sequence_verb", "viewed"))
+        self._sequence_prefix = f"often {self.config.get('sequence_verb', 'viewed')} after"
+        self._local = threading.local()
         training = self.config.get("training", {})
         self._als_alpha = float(training.get("alpha", 20.0)) if isinstance(training, dict) else 20.0
         regularization = float(training.get("regularization", 0.05)) if isinstance(training, dict) else 0.05
@@ -213,46 +215,12 @@ class RecommenderModel:
         return (np.asarray(rows, dtype=np.int64), np.asarray(weights, dtype=np.float32),
                 np.asarray(kinds, dtype=np.int8), np.asarray(seen, dtype=np.float32))
 
-    def _neighbor_part(
-        self, arrays: tuple[npt.NDArray[np.int32], FloatVec] | None, rows: npt.NDArray[np.int64],
-        weights: FloatVec, weight: float,
-    ) -> tuple[npt.NDArray[np.float64], float, npt.NDArray[np.int32], FloatVec] | None:
-        """Neighbor scores summed over the catalog (bincount: cheaper than sorting the m x K
-        entries), the factor scaling the best to ``weight``, and the gathered (m, K) ids and
-        contributions (for the reasons)."""
-        if arrays is None or rows.size == 0 or weight <= 0:
-            return None
-        ids, scores = arrays
-        neighbor = ids[rows]
-        contrib = scores[rows] * weights[:, None]
-        summed = np.bincount(neighbor.ravel(), weights=contrib.ravel(), minlength=self.n_items)
-        top = float(summed.max())
-        if top <= 0:
-            return None
-        return summed, weight / top, neighbor, contrib
-
-    @staticmethod
-    def _lookup(
-        part: tuple[npt.NDArray[np.float64], float, npt.NDArray[np.int32], FloatVec] | None,
-        top: npt.NDArray[np.intp],
-    ) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.int64]]:
-        """Each candidate's score in this part and the input row contributing most (-1: none)."""
-        best = np.full(top.size, -1, dtype=np.int64)
-        if part is None:
-            return np.zeros(top.size), best
-        summed, scale, neighbor, contrib = part
-        order = np.argsort(top)
-        sorted_top = top[order]
-        at = np.minimum(np.searchsorted(sorted_top, neighbor), sorted_top.size - 1)
-        pos = np.where(sorted_top[at] == neighbor, order[at], -1)  # candidate slot of each neighbour
-        hit_rows, hit_cols = np.nonzero((pos >= 0) & (contrib > 0))
-        if hit_rows.size:
-            hit_pos = pos[hit_rows, hit_cols]
-            order = np.lexsort((-contrib[hit_rows, hit_cols], hit_pos))  # by candidate, strongest first
-            first = np.ones(order.size, dtype=bool)
-            first[1:] = hit_pos[order][1:] != hit_pos[order][:-1]
-            best[hit_pos[order][first]] = hit_rows[order][first]
-        return summed[top] * scale, best
+    def _scratch(self) -> _Scratch:
+        """Per-thread catalog-sized buffers, left clean after every request (no 50k allocations)."""
+        scratch: _Scratch | None = getattr(self._local, "scratch", None)
+        if scratch is None:
+            scratch = self._local.scratch = _Scratch(self.n_items)
+        return scratch
 
     def recommend(
         self,
@@ -285,14 +253,17 @@ class RecommenderModel:
 
         # Score a candidate set, not the catalog: items with evidence (seen in this visit, or
         # sequential / co-occurrence neighbours of its items) plus the most popular. Dense
-        # passes over 50k items cost ~2 ms a request; the one kept is the ALS gemv, whose
-        # catalog-wide maximum normalises ALS exactly as before. ALS-only items join the
-        # candidates when the evidence is too thin to fill the list.
+        # passes over 50k items cost ~2 ms a request; ALS is scored on the candidates and
+        # normalised by their best. ALS-only items join the candidates when the evidence is
+        # too thin to fill the list.
         n_items = self.n_items
-        seen_mask = seen_weights > 0
-        seen_ids, seen_inverse = np.unique(rows[seen_mask], return_inverse=True)
-        seen_values = np.bincount(seen_inverse, weights=seen_weights[seen_mask])
-        if seen_values.size and p.seen_weight > 0:
+        seen_acc: dict[int, float] = {}
+        for row, value in zip(rows.tolist(), seen_weights.tolist()):
+            if value > 0:
+                seen_acc[row] = seen_acc.get(row, 0.0) + value
+        seen_ids = np.fromiter(sorted(seen_acc), dtype=np.int64, count=len(seen_acc))
+        if seen_acc and p.seen_weight > 0:
+            seen_values = np.asarray([seen_acc[i] for i in seen_ids.tolist()])
             seen_values *= p.seen_weight / float(seen_values.max())
         else:
             seen_values = np.zeros(seen_ids.size)
@@ -305,29 +276,35 @@ class RecommenderModel:
             visit[:] = True  # a known customer between visits: their history is the evidence
         visit_index = np.flatnonzero(visit)  # neighbour-part row -> input row (for reasons)
         visit_rows, visit_weights = rows[visit_index], weights[visit_index]
-        seq_part = self._neighbor_part(self.seq, visit_rows, visit_weights, p.seq_weight)
-        knn_part = self._neighbor_part(self.knn, visit_rows, visit_weights, p.knn_weight)
-        mask = np.zeros(n_items, dtype=bool)
+        seq_part = _gather(self.seq, visit_rows, visit_weights, p.seq_weight)
+        knn_part = _gather(self.knn, visit_rows, visit_weights, p.knn_weight)
+        scratch = self._scratch()
+        mask = scratch.mask
         for part in (seq_part, knn_part):
             if part is not None:
-                mask[part[2].ravel()] = True
+                mask[part[0]] = True
         mask[seen_ids] = True
         mask[self._popular_order[: _POPULAR_CANDIDATES + n]] = True
-        if blocked:
-            blocked_arr = np.asarray(blocked, dtype=np.int64)
-        else:
-            blocked_arr = np.zeros(0, dtype=np.int64)
-        cand = np.flatnonzero(mask)
-        # ALS on the candidates only (a gather, not a 50k x f gemv), normalised by their
-        # best; the full gemv runs only when evidence is too thin to fill the list.
+        blocked_arr = np.asarray(blocked, dtype=np.int64)
+        # ALS on the candidates only (a gather, not a 50k x f gemv); the full gemv runs only
+        # when evidence is too thin to fill the list.
         user: FloatVec | None = None
         if self.item_factors is not None and p.als_weight > 0:
             user = self._fold_in(rows, weights)
-            if cand.size < 4 * n + blocked_arr.size:
+            if np.count_nonzero(mask) < 4 * n + blocked_arr.size:
                 full = self.item_factors @ user
                 k_als = min(n_items, 4 * n + blocked_arr.size)
                 mask[np.argpartition(full, n_items - k_als)[n_items - k_als:]] = True
-                cand = np.flatnonzero(mask)
+        cand = np.flatnonzero(mask)
+        mask[cand] = False  # clean for the next request
+        slot = scratch.slot
+        slot[cand] = np.arange(cand.size, dtype=np.int32)
+        try:
+            seq_cand = _summed(seq_part, slot, cand.size)
+            knn_cand = _summed(knn_part, slot, cand.size)
+            blocked_slots = slot[blocked_arr] if blocked_arr.size else blocked_arr
+        finally:
+            slot[cand] = -1
         als_cand: FloatVec | None = None
         als_scale = 0.0
         if user is not None:
@@ -341,16 +318,13 @@ class RecommenderModel:
         total = self._popularity_norm[cand] * np.float32(p.popularity_weight)
         if seen_ids.size:
             total[np.searchsorted(cand, seen_ids)] += seen_values.astype(np.float32)
-        for part in (seq_part, knn_part):
-            if part is not None:
-                total += (part[0][cand] * part[1]).astype(np.float32)
+        for summed in (seq_cand, knn_cand):
+            if summed is not None:
+                total += summed.astype(np.float32)
         if als_cand is not None:
             total += als_cand * np.float32(als_scale)
-        if blocked_arr.size:
-            at = np.searchsorted(cand, blocked_arr)
-            inside = at < cand.size
-            at, hit = at[inside], blocked_arr[inside]
-            total[at[cand[at] == hit]] = -np.inf
+        if blocked_slots.size:
+            total[blocked_slots[blocked_slots >= 0]] = -np.inf
         if category is not None:
             code = self._category_index.get(category, -2)
             total[self.item_category[cand] != code] = -np.inf
@@ -363,34 +337,35 @@ class RecommenderModel:
         top = cand[local]
         top_total = total[local]
 
-        seq_top, seq_best = self._lookup(seq_part, top)
-        knn_top, knn_best = self._lookup(knn_part, top)
-        seq_best = np.where(seq_best >= 0, visit_index[np.maximum(seq_best, 0)], -1)
-        knn_best = np.where(knn_best >= 0, visit_index[np.maximum(knn_best, 0)], -1)
+        zeros = np.zeros(top.size)
         parts = np.stack([
             np.asarray([seen_score.get(i, 0.0) for i in top.tolist()]),
-            seq_top,
-            knn_top,
-            als_cand[local] * als_scale if als_cand is not None else np.zeros(top.size),
+            seq_cand[local] if seq_cand is not None else zeros,
+            knn_cand[local] if knn_cand is not None else zeros,
+            als_cand[local] * als_scale if als_cand is not None else zeros,
             self._popularity_norm[top] * p.popularity_weight,
         ])
         # Fillers with no positive evidence are reported as popularity, not as a weak signal.
-        source_of = np.where(parts.max(axis=0) > 0, parts.argmax(axis=0), 4)
-        als_best = self._best_als_rows(rows, weights, top)
+        source_of = np.where(parts.max(axis=0) > 0, parts.argmax(axis=0), 4).tolist()
+        seq_best = _best_rows(seq_part, top, slot, source_of, 1)
+        knn_best = _best_rows(knn_part, top, slot, source_of, 2)
+        als_best = self._best_als_rows(rows, weights, top) if 3 in source_of else []
+        items = self.item_ids
         out: list[Candidate] = []
-        for j, (item, source) in enumerate(zip(top.tolist(), source_of.tolist())):
+        for j, (item, source) in enumerate(zip(top.tolist(), source_of)):
             if source == 0:
-                cand = (SOURCE_SESSION, "you viewed this recently")
+                src, reason = SOURCE_SESSION, "you viewed this recently"
             elif source == 1:
-                cand = (SOURCE_SEQUENCE, self._reason(rows, kinds, int(seq_best[j]), f"often {self._sequence_verb} after"))
+                src, reason = SOURCE_SEQUENCE, self._reason(rows, kinds, _visit_row(visit_index, seq_best[j]),
+                                                            self._sequence_prefix)
             elif source == 2:
-                cand = (SOURCE_ITEM_KNN, self._reason(rows, kinds, int(knn_best[j]), "because you viewed"))
+                src, reason = SOURCE_ITEM_KNN, self._reason(rows, kinds, _visit_row(visit_index, knn_best[j]),
+                                                            "because you viewed")
             elif source == 3:
-                cand = (SOURCE_ALS, self._reason(rows, kinds, als_best[j], "because you viewed"))
+                src, reason = SOURCE_ALS, self._reason(rows, kinds, als_best[j], "because you viewed")
             else:
-                cand = (SOURCE_POPULARITY, "popular")
-            out.append(Candidate(item_id=self.item_ids[item], score=float(top_total[j]),
-                                 reason=cand[1], source=cand[0]))
+                src, reason = SOURCE_POPULARITY, "popular"
+            out.append(Candidate(item_id=items[item], score=float(top_total[j]), reason=reason, source=src))
         return out
 
     def _fold_in(self, rows: npt.NDArray[np.int64], weights: FloatVec) -> npt.NDArray[np.float32]:
@@ -421,6 +396,67 @@ class RecommenderModel:
             return [-1] * top.size
         affinity = (self.item_factors[rows] @ self.item_factors[top].T) * weights[:, None]  # (m, k)
         return [int(b) for b in affinity.argmax(axis=0).tolist()]
+
+
+class _Scratch:
+    """Catalog-sized buffers reused by one thread's requests; every request leaves them clean."""
+
+    def __init__(self, n_items: int) -> None:
+        self.mask = np.zeros(n_items, dtype=bool)  # candidate membership
+        self.slot = np.full(n_items, -1, dtype=np.int32)  # item -> candidate position, -1: none
+
+
+# A neighbour part of one request: the visit's (m, K) neighbour ids, their contributions
+# (neighbour score x input weight) and the part's weight (what its best item scores).
+_Part = tuple[npt.NDArray[np.int32], FloatVec, float]
+
+
+def _gather(
+    arrays: tuple[npt.NDArray[np.int32], FloatVec] | None, rows: npt.NDArray[np.int64], weights: FloatVec,
+    weight: float,
+) -> _Part | None:
+    if arrays is None or rows.size == 0 or weight <= 0:
+        return None
+    ids, scores = arrays
+    contrib = scores[rows] * weights[:, None]
+    if float(contrib.max()) <= 0:
+        return None  # neighbour scores are >= 0 (ids padded with 0 / score 0): nothing scores
+    return ids[rows], contrib, weight
+
+
+def _summed(part: _Part | None, slot: npt.NDArray[np.int32], size: int) -> npt.NDArray[np.float64] | None:
+    """The part's score of every candidate (summed over the visit's items), scaled so the best
+    gets the part's weight. Every neighbour is a candidate, so the best candidate is the
+    catalog's best."""
+    if part is None:
+        return None
+    neighbor, contrib, weight = part
+    summed = np.bincount(slot[neighbor].ravel(), weights=contrib.ravel(), minlength=size).astype(np.float64, copy=False)
+    return summed * (weight / float(summed.max()))
+
+
+def _best_rows(
+    part: _Part | None, top: npt.NDArray[np.intp], slot: npt.NDArray[np.int32], source_of: list[int], source: int,
+) -> list[int]:
+    """For each top item, the visit row contributing most to this part (-1: none; ties: the
+    earlier row); computed only when some item's reason comes from this part."""
+    if part is None or source not in source_of:
+        return [-1] * top.size
+    neighbor, contrib, _ = part
+    slot[top] = np.arange(top.size, dtype=np.int32)
+    try:
+        pos = slot[neighbor]  # (m, K): top position of each neighbour, -1 if not in the top
+    finally:
+        slot[top] = -1
+    hit_rows, hit_cols = np.nonzero((pos >= 0) & (contrib > 0))
+    best_value = np.zeros((top.size, neighbor.shape[0]))
+    np.maximum.at(best_value, (pos[hit_rows, hit_cols], hit_rows), contrib[hit_rows, hit_cols])
+    best = best_value.argmax(axis=1)
+    return np.where(best_value.max(axis=1) > 0, best, -1).tolist()  # type: ignore[no-any-return]
+
+
+def _visit_row(visit_index: npt.NDArray[np.intp], best: int) -> int:
+    return int(visit_index[best]) if best >= 0 else -1
 
 
 def load_artifact(path: Path | str, params: ScoringParams | None = None) -> RecommenderModel:

@@ -37,6 +37,7 @@ rules are cheap; about 0.3-0.4 ms of CPU per decision for the 200-offer syntheti
 
 from __future__ import annotations
 
+import bisect
 import hashlib
 import math
 import random
@@ -153,15 +154,9 @@ class _Scored:
     context_weight: float = 1.0
 
 
-def _policy_failures(
-    compiled: CompiledOffer,
-    now: float,
-    channel: str,
-    marketing: bool,
-    contact: ContactState | None,
-    holdout: bool,
-) -> list[str]:
-    """The cheap gates: holdout, validity, channel, marketing consent, contact/budget."""
+def _static_failures(compiled: CompiledOffer, now: float, channel: str, marketing: bool, holdout: bool) -> tuple[str, ...]:
+    """The gates that depend only on the visitor's holdout, channel and marketing consent and on
+    the time window: holdout, validity, channel, marketing consent (in this order)."""
     failed: list[str] = []
     if holdout:
         failed.append(HOLDOUT)
@@ -173,9 +168,32 @@ def _policy_failures(
         failed.append(CHANNEL)
     if compiled.needs_marketing_consent and not marketing:
         failed.append(CONSENT_MARKETING)
-    if contact is not None and (contact.global_reasons or compiled.offer.id in contact.blocked):
-        failed.extend(contact.reasons(compiled.offer.id))
-    return failed
+    return tuple(failed)
+
+
+_Gate = tuple[CompiledOffer, tuple[str, ...], OfferCandidate | None]
+
+
+def _gate_plan(catalog: Catalog, now: float, channel: str, marketing: bool, holdout: bool) -> list[_Gate]:
+    """Per offer, in catalog order: its static failures and, when there are some, the logged
+    candidate for it. Cached on the catalog per (holdout, channel, consent, time window between
+    two validity boundaries): with 200 offers, gating each one per decision cost ~0.2 ms.
+    Shared candidates are never mutated (only eligible candidates get a probability)."""
+    cache = catalog.plans
+    boundaries = cache.get("boundaries")
+    if boundaries is None:
+        edges = {t for c in catalog.offers.values() for t in (c.valid_from, c.valid_until) if t is not None}
+        boundaries = cache["boundaries"] = sorted(edges)
+    key = (holdout, channel, marketing, bisect.bisect_right(boundaries, now))
+    plan = cache.get(key)
+    if plan is None:
+        plan = []
+        for compiled in catalog.offers.values():
+            static = _static_failures(compiled, now, channel, marketing, holdout)
+            shared = OfferCandidate(offer_id=compiled.offer.id, eligible=False, failed=list(static)) if static else None
+            plan.append((compiled, static, shared))
+        cache[key] = plan
+    return plan
 
 
 def _rule_failures(
@@ -273,8 +291,15 @@ def arbitrate(
     candidates = [no_offer.candidate]
     eligible = [no_offer]
     memo: dict[int, bool] = {}
-    for compiled in catalog.offers.values():
-        failed = _policy_failures(compiled, now, channel, marketing, contact, holdout)
+    for compiled, static, shared in _gate_plan(catalog, now, channel, marketing, holdout):
+        offer_id = compiled.offer.id
+        contact_reasons: tuple[str, ...] = ()
+        if contact is not None and (contact.global_reasons or offer_id in contact.blocked):
+            contact_reasons = contact.reasons(offer_id)
+        if shared is not None and not contact_reasons and not evaluate_all:
+            candidates.append(shared)
+            continue
+        failed = [*static, *contact_reasons]
         passed: list[NamedRule] = []
         # A policy-blocked offer's rules are only evaluated on request (complete logs).
         if not failed or evaluate_all:

@@ -24,6 +24,7 @@ import os
 import random
 from collections.abc import Sequence
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Annotated, Any
 
 import msgspec
@@ -34,7 +35,7 @@ from personalize.clock import Clock
 from personalize.domain.decisions import DecisionContext, DecisionRecord, RecommendedItem
 from personalize.domain.events import Channel, Id, PageType, ShortText
 from personalize.domain.facts import build_facts, session_with_totals
-from personalize.domain.profile import ProfileView, build_profile
+from personalize.domain.profile import ProfileView, build_profile, cart_item_ids, consent_given
 from personalize.domain.state_ops import parse_item_entry
 from personalize.metrics import DECISIONS, REDIS_ERRORS
 from personalize.ml.model import Candidate, RecommenderModel
@@ -45,8 +46,9 @@ from personalize.reports.experiments import Experiment, Variant, assign, assignm
 from personalize.store.catalog import CatalogCache
 from personalize.store.client import StoreUnavailable, with_deadline
 from personalize.store.contact_policy import reserve_args
-from personalize.store.decision_io import DecisionInputs, DecisionStore
+from personalize.store.decision_io import DecisionInputs, DecisionStore, WriteScript
 from personalize.store.keys import Keys, customer_id
+from personalize.store.resp import MultiplexedConnection
 from personalize.store.scripts import lua_source
 
 log = logging.getLogger("personalize.decide")
@@ -117,6 +119,7 @@ class DecideService:
     def __init__(
         self,
         client: aioredis.Redis,
+        conn: MultiplexedConnection,
         keys: Keys,
         clock: Clock,
         catalog_cache: CatalogCache,
@@ -130,13 +133,12 @@ class DecideService:
         self._keys = keys
         self._clock = clock
         self._catalog_cache = catalog_cache
-        self._store = DecisionStore(client, keys)
+        self._store = DecisionStore(conn, keys)
         self._read_timeout_ms = read_timeout_ms
         self._write_timeout_ms = write_timeout_ms
         self._stream_maxlen = decision_stream_maxlen
         self.policy = policy
         self._rng = rng or random.Random()
-        self._write_script = client.register_script(_decision_write_source())
         self.model: RecommenderModel | None = None
         self.variant_models: dict[str, RecommenderModel] = {}  # versions named by running experiments
         self.experiments: list[Experiment] = []
@@ -144,6 +146,9 @@ class DecideService:
         self.purchase_propensity: Any = None  # PurchasePropensity when one is loaded
         self.budget_counts: dict[str, tuple[int, int]] = {}  # offer -> (granted today, in total)
         self.exhausted_offers: frozenset[str] = frozenset()
+
+    async def close(self) -> None:
+        await self._store.close()
 
     async def refresh_budgets(self) -> None:
         """Read every offer's budget counters (one MGET) for the decision pre-filter."""
@@ -183,8 +188,9 @@ class DecideService:
             REDIS_ERRORS.labels(operation="decide_read").inc()
             inputs, budgets, fallback = _EMPTY, {}, "store_timeout"
 
-        profile = build_profile(cid, inputs.profile, inputs.cart, inputs.scores, now)
-        personalized = profile.consent.personalization is not False
+        # The full customer view (segments, RFM, stage...) only feeds offer rules: an items-only
+        # decision reads just the consent and the cart from the raw hashes.
+        personalized = consent_given(inputs.profile, "personalization") is not False
         if not personalized:
             fallback = fallback or "no_personalization_consent"
         # The unit of assignment is the visitor's first anonymous id when known, so arms and
@@ -192,12 +198,13 @@ class DecideService:
         unit = assignment_unit(req.user_id, req.anonymous_id, inputs.profile.get("first_anon"))
         experiment, variant = self._experiment_arm(unit, now)
         req, model, exploration, offers = self._apply_variant(variant, req, model, offers)
-        items, item_fallback = self._items(req, model, inputs, profile, personalized)
+        items, item_fallback = self._items(req, model, inputs, personalized)
         fallback = fallback or item_fallback
 
         holdout = in_holdout(unit, self.policy.holdout_share)
         offer_decision = None
         if offers is not None and len(offers) and fallback != "store_timeout":
+            profile = build_profile(cid, inputs.profile, inputs.cart, inputs.scores, now)
             offer_decision = self._arbitrate(req, offers, inputs, profile, budgets, personalized, holdout, now, exploration)
 
         record = DecisionRecord(
@@ -275,11 +282,11 @@ class DecideService:
         return inputs, self.budget_counts
 
     def _items(
-        self, req: DecideRequest, model: RecommenderModel | None, inputs: DecisionInputs, profile: ProfileView, personalized: bool
+        self, req: DecideRequest, model: RecommenderModel | None, inputs: DecisionInputs, personalized: bool
     ) -> tuple[list[ItemOut], str | None]:
         oos = self._catalog_cache.out_of_stock
         categories = self._catalog_cache.categories
-        exclude = set(req.exclude) | inputs.purchased | {line.item_id for line in profile.cart.lines}
+        exclude = set(req.exclude) | inputs.purchased | cart_item_ids(inputs.cart)
         if req.page.item_id:
             exclude.add(req.page.item_id)
         category_filter = req.category
@@ -312,38 +319,43 @@ class DecideService:
             if not personalized:
                 fallback = "no_personalization_consent"
 
+        live_categories = categories.get
+        model_category_of = model.category_of if model is not None else None
+
         def category_of(item: str) -> str | None:
-            return categories.get(item) or (model.category_of(item) if model is not None else None)
+            return live_categories(item) or (model_category_of(item) if model_category_of is not None else None)
 
         cap = req.max_per_category or max(2, math.ceil(req.count * 0.4))
-        scored: list[tuple[float, Candidate]] = []
+        shown = inputs.shown
+        scored: list[tuple[float, Candidate, str | None]] = []
         seen_ids: set[str] = set()
         for c in cands:
-            if c.item_id in exclude or c.item_id in oos or c.item_id in seen_ids:
+            item = c.item_id
+            if item in exclude or item in oos or item in seen_ids:
                 continue
-            if category_filter is not None and category_of(c.item_id) != category_filter:
+            cat = category_of(item)
+            if category_filter is not None and cat != category_filter:
                 continue
-            seen_ids.add(c.item_id)
-            shows = inputs.shown.get(c.item_id, 0)
+            seen_ids.add(item)
+            shows = shown.get(item, 0)
             score = c.score * (REPEAT_DEMOTION ** (shows - REPEAT_FREE_SHOWS)) if shows > REPEAT_FREE_SHOWS else c.score
-            scored.append((score, c))
+            scored.append((score, c, cat))
         scored.sort(key=lambda sc: -sc[0])
         per_category: dict[str | None, int] = {}
         out: list[ItemOut] = []
-        overflow: list[tuple[float, Candidate]] = []
-        for score, c in scored:
-            cat = category_of(c.item_id)
+        overflow: list[tuple[float, Candidate, str | None]] = []
+        for score, c, cat in scored:
             if cat is not None and per_category.get(cat, 0) >= cap:
-                overflow.append((score, c))
+                overflow.append((score, c, cat))
                 continue
             per_category[cat] = per_category.get(cat, 0) + 1
             out.append(ItemOut(item_id=c.item_id, score=round(score, 6), reason=c.reason, source=c.source, category=cat))
             if len(out) == req.count:
                 break
-        for score, c in overflow:  # a short list beats an empty one: fill past the cap last
+        for score, c, cat in overflow:  # a short list beats an empty one: fill past the cap last
             if len(out) >= req.count:
                 break
-            out.append(ItemOut(item_id=c.item_id, score=round(score, 6), reason=c.reason, source=c.source, category=category_of(c.item_id)))
+            out.append(ItemOut(item_id=c.item_id, score=round(score, 6), reason=c.reason, source=c.source, category=cat))
         return out, fallback
 
     def _arbitrate(
@@ -392,18 +404,21 @@ class DecideService:
                     probability=decision.probability, explored=decision.explored, **common,
                 )
         offered = with_offer is not None and decision is not None and decision.offer is not None
-        pipe = self._store.write_pipeline(
-            cid, decision_id, None if offered else _json.encode(without_offer), shown, now, self._stream_maxlen
-        )
-        if with_offer is not None and decision is not None and decision.offer is not None:
+        script = None
+        if offered:
+            assert decision is not None and decision.offer is not None and with_offer is not None
             script_keys, argv = reserve_args(self._keys, cid, decision.offer.id, decision.offer.policy, now)
-            await self._write_script(
-                keys=[*script_keys, self._keys.decision_stream],
-                args=[*argv, self._stream_maxlen, _json.encode(with_offer), _json.encode(without_offer)],
-                client=pipe,
+            script = WriteScript(
+                _decision_write_source(),
+                [*script_keys, self._keys.decision_stream],
+                [*argv, self._stream_maxlen, _json.encode(with_offer), _json.encode(without_offer)],
             )
         try:
-            replies = await with_deadline(pipe.execute(), self._write_timeout_ms)
+            replies = await with_deadline(
+                self._store.write(cid, decision_id, None if offered else _json.encode(without_offer), shown, now,
+                                  self._stream_maxlen, script),
+                self._write_timeout_ms,
+            )
         except StoreUnavailable:
             REDIS_ERRORS.labels(operation="decide_write").inc()
             raise
@@ -424,6 +439,7 @@ _json = msgspec.json.Encoder()
 _EMPTY = DecisionInputs({}, {}, [], [], set(), {}, {}, {}, {}, None, [], [])
 
 
+@lru_cache(maxsize=1)
 def _decision_write_source() -> str:
     return lua_source("decision_write").replace("%RESERVE%", lua_source("contact_policy"))
 

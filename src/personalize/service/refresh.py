@@ -15,6 +15,7 @@ import redis.asyncio as aioredis
 
 from personalize.offers.catalog import CatalogError
 from personalize.background import Periodic
+from personalize.heap import freeze_long_lived
 from personalize.service.decide import DecideService
 from personalize.service.models import ModelHolder
 from personalize.settings import Settings
@@ -52,8 +53,10 @@ class Refresher:
 
     async def refresh_once(self) -> None:
         timeout = self._settings.redis_timeout_ms
+        loaded = False
         if await self._models.sync(self._client, self._keys, timeout):
             self._decide.model = self._models.current
+            loaded = True
         await with_deadline(self._catalog_cache.refresh(), timeout)
         version = await with_deadline(self._offer_store.version(), timeout)
         if version != self._offers_version:
@@ -61,12 +64,15 @@ class Refresher:
                 version, catalog = await with_deadline(self._offer_store.load(), timeout)
                 self._decide.offers = catalog
                 self._offers_version = version
+                loaded = True
             except CatalogError as exc:
                 log.error("stored offer catalog refused", extra={"fields": {"problems": exc.problems[:5]}})
                 self._offers_version = version
         await self._refresh_experiments(timeout)
         await self._decide.refresh_budgets()
         self._refresh_propensity()
+        if loaded:
+            freeze_long_lived()
 
     async def _refresh_experiments(self, timeout: int) -> None:
         from personalize.ml.artifact import ArtifactError

@@ -22,6 +22,7 @@ from personalize.store.keys import Keys
 from personalize.store.offer_store import OfferStore
 from personalize.store.popularity import PopularityBuffer
 from personalize.store.profiles import ProfileStore
+from personalize.store.resp import MultiplexedConnection
 
 
 @dataclass
@@ -50,8 +51,10 @@ class Runtime:
         writer = EventWriter(client, keys, settings.session_ttl_s, settings.cart_ttl_s, settings.dedup_ttl_s)
         catalog = CatalogStore(client, keys)
         catalog_cache = CatalogCache(catalog)
+        # Stalled like redis-py's socket timeout: 4x the general deadline, at least 2 s.
+        decide_conn = MultiplexedConnection(settings.redis_url, stall_s=max(settings.redis_timeout_ms * 4 / 1000, 2.0))
         decide = DecideService(
-            client, keys, clock, catalog_cache,
+            client, decide_conn, keys, clock, catalog_cache,
             read_timeout_ms=settings.redis_decide_timeout_ms,
             write_timeout_ms=settings.redis_timeout_ms,
             decision_stream_maxlen=settings.decision_stream_maxlen,
@@ -85,4 +88,5 @@ class Runtime:
         return (time.perf_counter() - start) * 1000.0
 
     async def close(self) -> None:
+        await self.decide.close()
         await self.client.aclose()

@@ -7,16 +7,21 @@ Write: the decision record (stream), shown-counters, the customer's latest decis
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Sequence
 from dataclasses import dataclass
+from functools import lru_cache
+from typing import Any
 
-import redis.asyncio as aioredis
+from redis.exceptions import ResponseError
 
 from personalize.store.keys import Keys
+from personalize.store.resp import Command, MultiplexedConnection, pack
 
 
-def _hash(raw: dict[bytes, bytes]) -> dict[str, str]:
-    return {k.decode(): v.decode() for k, v in raw.items()}
+def _hash(flat: list[str]) -> dict[str, str]:
+    it = iter(flat)
+    return dict(zip(it, it))
 
 
 @dataclass(frozen=True, slots=True)
@@ -35,56 +40,85 @@ class DecisionInputs:
     popular_in_category: list[str]
 
 
+@dataclass(frozen=True, slots=True)
+class WriteScript:
+    """A Lua script run by SHA in the write round trip (its source resent if Redis lost it)."""
+
+    source: str
+    keys: Sequence[str]
+    args: Sequence[str | bytes | int | float]
+
+    @property
+    def sha(self) -> str:
+        return _sha1(self.source)
+
+
+@lru_cache(maxsize=8)
+def _sha1(source: str) -> str:
+    return hashlib.sha1(source.encode()).hexdigest()
+
+
+def _raise_errors(replies: list[Any]) -> None:
+    for reply in replies:
+        if isinstance(reply, ResponseError):
+            raise reply
+
+
 class DecisionStore:
-    def __init__(self, client: aioredis.Redis, keys: Keys, history_items: int = 50, session_items: int = 20) -> None:
-        self._client = client
+    def __init__(self, conn: MultiplexedConnection, keys: Keys, history_items: int = 50, session_items: int = 20) -> None:
+        self._conn = conn
         self._keys = keys
         self._history_items = history_items
         self._session_items = session_items
+
+    async def close(self) -> None:
+        await self._conn.aclose()
 
     async def read(
         self, cid: str, session_id: str | None, popular_n: int = 0, category: str | None = None
     ) -> DecisionInputs:
         """Everything for one decision in one round trip."""
         k = self._keys
-        pipe = self._client.pipeline(transaction=False)
-        pipe.hgetall(k.profile(cid))
+        cmds: list[Command] = [("HGETALL", k.profile(cid))]
         if session_id:
-            pipe.hgetall(k.session(cid, session_id))
-            pipe.lrange(k.session_items(cid, session_id), 0, self._session_items - 1)
-        pipe.lrange(k.history(cid), 0, self._history_items - 1)
-        pipe.smembers(k.purchased(cid))
-        pipe.hgetall(k.cart(cid))
-        pipe.hgetall(k.shown(cid))
-        pipe.hgetall(k.scores(cid))
-        pipe.hgetall(k.contacts(cid))
-        pipe.get(k.alias(cid))
+            cmds.append(("HGETALL", k.session(cid, session_id)))
+            cmds.append(("LRANGE", k.session_items(cid, session_id), 0, self._session_items - 1))
+        cmds += [
+            ("LRANGE", k.history(cid), 0, self._history_items - 1),
+            ("SMEMBERS", k.purchased(cid)),
+            ("HGETALL", k.cart(cid)),
+            ("HGETALL", k.shown(cid)),
+            ("HGETALL", k.scores(cid)),
+            ("HGETALL", k.contacts(cid)),
+            ("GET", k.alias(cid)),
+        ]
         if popular_n:
-            pipe.zrevrange(k.popularity, 0, popular_n - 1)
+            cmds.append(("ZREVRANGE", k.popularity, 0, popular_n - 1))
             if category:
-                pipe.zrevrange(k.popularity_in(category), 0, popular_n - 1)
-        replies = list(await pipe.execute())
-        profile = replies.pop(0)
-        session, items = (replies.pop(0), replies.pop(0)) if session_id else ({}, [])
-        history, purchased, cart, shown, scores, contacts, alias = (replies.pop(0) for _ in range(7))
-        popular = replies.pop(0) if popular_n else []
-        popular_cat = replies.pop(0) if popular_n and category else []
+                cmds.append(("ZREVRANGE", k.popularity_in(category), 0, popular_n - 1))
+        replies = await self._conn.execute(pack(cmds), len(cmds))
+        _raise_errors(replies)
+        if not session_id:
+            replies[1:1] = [[], []]
+        profile, session, items, history, purchased, cart, shown, scores, contacts, alias = replies[:10]
+        popular = replies[10] if popular_n else []
+        popular_cat = replies[11] if popular_n and category else []
         return DecisionInputs(
             profile=_hash(profile),
             session=_hash(session),
-            session_items=[x.decode() for x in items],
-            history=[x.decode() for x in history],
-            purchased={x.decode() for x in purchased},
+            session_items=items,
+            history=history,
+            purchased=set(purchased),
             cart=_hash(cart),
-            shown={kk.decode(): int(v) for kk, v in shown.items()},
+            shown={kk: int(v) for kk, v in _hash(shown).items()},
             scores=_hash(scores),
             contacts=_hash(contacts),
-            alias=alias.decode() if alias else None,
-            popular=[x.decode() for x in popular],
-            popular_in_category=[x.decode() for x in popular_cat],
+            alias=alias or None,
+            popular=popular,
+            popular_in_category=popular_cat,
         )
 
-    def write_pipeline(
+    async def write(
         self,
         cid: str,
         decision_id: str,
@@ -92,19 +126,29 @@ class DecisionStore:
         shown_items: Sequence[str],
         now: float,
         stream_maxlen: int,
+        script: WriteScript | None = None,
         shown_ttl_s: int = 7 * 86_400,
-    ) -> aioredis.client.Pipeline:
-        """The decision's writes, as a pipeline the caller may extend and run.
+    ) -> list[Any]:
+        """The decision's writes in one round trip; the script's reply is last.
 
-        ``record_json`` None: the caller appends the record itself (with the offer reservation).
+        ``record_json`` None: the script appends the record itself (with the offer reservation).
         """
         k = self._keys
-        pipe = self._client.pipeline(transaction=False)
+        cmds: list[Command] = []
         if record_json is not None:
-            pipe.xadd(k.decision_stream, {"d": record_json}, maxlen=stream_maxlen, approximate=True)
-        for item in shown_items:
-            pipe.hincrby(k.shown(cid), item, 1)
+            cmds.append(("XADD", k.decision_stream, "MAXLEN", "~", stream_maxlen, "*", "d", record_json))
+        shown_key = k.shown(cid)
+        cmds += [("HINCRBY", shown_key, item, 1) for item in shown_items]
         if shown_items:
-            pipe.expire(k.shown(cid), shown_ttl_s)
-        pipe.hset(k.last_decision(cid), mapping={"id": decision_id, "ts": repr(now)})
-        return pipe
+            cmds.append(("EXPIRE", shown_key, shown_ttl_s))
+        cmds.append(("HSET", k.last_decision(cid), "id", decision_id, "ts", repr(now)))
+        if script is not None:
+            cmds.append(("EVALSHA", script.sha, len(script.keys), *script.keys, *script.args))
+        # Not retried after it left the process: counters and the log must not apply twice.
+        replies = await self._conn.execute(pack(cmds), len(cmds), retry=False)
+        if script is not None and isinstance(replies[-1], ResponseError) and str(replies[-1]).startswith("NOSCRIPT"):
+            # Redis restarted or flushed its scripts: EVAL sends the source (and caches it).
+            evaluated = ("EVAL", script.source, len(script.keys), *script.keys, *script.args)
+            replies[-1:] = await self._conn.execute(pack([evaluated]), 1, retry=False)
+        _raise_errors(replies)
+        return replies
