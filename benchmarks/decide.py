@@ -4,12 +4,13 @@
 Redis with AOF, a SYNTHETIC 50,000-item x 64-factor model (random factors and neighbours:
 it measures cost, not quality) and 200 SYNTHETIC offers. 2,000 customers get a browsing
 history, a session and sometimes a cart first (through the API). Floors in the same run:
-a bare Redis round trip and a litestar hello-world on the same server settings.
+a bare Redis round trip, a litestar hello-world GET (the goal's reference) and a litestar
+POST of the same decide bodies to a handler that only decodes them, on the same server settings.
 
 Reports decisions/s (closed loop, 32 connections) and p50/p99 at a fixed open-loop rate of
 1,000 requests/s, with and without offers.
 
-Usage: python -m benchmarks.decide [--seconds 10] [--rate 1000]
+Usage: python -m benchmarks.decide [--seconds 10] [--rate 1000] [--redis-server redis-server]
 """
 
 from __future__ import annotations
@@ -57,14 +58,14 @@ def populate(base: str, rng: random.Random) -> None:
             client.post("/v1/events", json={"events": events[i:i + 500]}).raise_for_status()
 
 
-def decide_requests(rng: random.Random, offers: bool) -> list[bytes]:
+def decide_requests(rng: random.Random, offers: bool, path: str = "/v1/decide") -> list[bytes]:
     out = []
     for _ in range(4000):
         c = rng.randrange(N_CUSTOMERS)
         page = rng.choice([{"type": "home"}, {"type": "product", "item_id": f"item-{rng.randrange(N_ITEMS)}"},
                            {"type": "cart"}, {"type": "category", "category": f"cat-{rng.randrange(50)}"}])
         body = {"user_id": f"bench-{c}", "session_id": f"s{c}", "page": page, "count": 10, "offers": offers}
-        out.append(loadgen.http_request("POST", "/v1/decide", json.dumps(body).encode()))
+        out.append(loadgen.http_request("POST", path, json.dumps(body).encode()))
     return out
 
 
@@ -88,6 +89,10 @@ def main() -> None:
             hello = [loadgen.http_request("GET", "/hello")]
             rows.append(("hello-world GET (closed, 32 conns)", loadgen.run("closed", port, hello, args.seconds / 2, connections=32)))
             rows.append((f"hello-world GET (open, {args.rate:.0f}/s)", loadgen.run("open", port, hello, args.seconds / 2, rate=args.rate, connections=32)))
+            # A second floor: the same decide bodies POSTed to a litestar handler that only
+            # decodes them, i.e. what HTTP + JSON + the framework cost before any decision work.
+            echo = decide_requests(random.Random(7), offers=False, path="/echo")
+            rows.append(("hello-world POST, decide bodies (closed)", loadgen.run("closed", port, echo, args.seconds / 2, connections=32)))
         with api_server(redis_server.url) as port:
             base = f"http://127.0.0.1:{port}"
             httpx.put(f"{base}/v1/offers", json=make_catalog(N_OFFERS, 0).to_document(), timeout=30).raise_for_status()
@@ -116,6 +121,8 @@ def main() -> None:
         closed = next(r for n, r in rows if n.startswith(f"decide {label} (closed"))
         opened = next(r for n, r in rows if n.startswith(f"decide {label} (open"))
         share = closed.rps / hello_rps
+        post_rps = next(r for n, r in rows if n.startswith("hello-world POST")).rps
+        print(f"({label}: {closed.rps / post_rps:.0%} of the hello-world POST with the same bodies)")
         print(f"goal ({label}): decisions/s >= {GOAL_SHARE_OF_HELLO:.0%} of hello-world -> {share:.0%} "
               f"{'MET' if share >= GOAL_SHARE_OF_HELLO else 'NOT MET'}; p99 <= {GOAL_P99_MS:.0f} ms at {args.rate:.0f}/s -> "
               f"{opened.pct(99):.2f} ms {'MET' if opened.pct(99) <= GOAL_P99_MS and opened.errors == 0 else 'NOT MET'}")
