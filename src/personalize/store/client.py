@@ -9,12 +9,15 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable
-from typing import TypeVar
+from typing import Any, TypeVar
 
+import hiredis
 import redis.asyncio as aioredis
+from redis.asyncio.connection import AbstractConnection
 from redis.asyncio.retry import Retry
 from redis.backoff import ExponentialBackoff
 from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import DataError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
 T = TypeVar("T")
@@ -24,9 +27,35 @@ class StoreUnavailable(Exception):
     """Redis did not answer within the deadline or is unreachable."""
 
 
+class _HiredisPacking:
+    """Serialise commands with hiredis (C) instead of redis-py's per-argument Python loop.
+
+    redis-py's asyncio connections pack in Python: ~0.75 ms for an ingest script call of
+    100 events (~550 keys), against ~0.1 ms here. Same bytes on the wire.
+    """
+
+    def pack_command(self, *args: Any) -> list[bytes]:
+        name = args[0]
+        head = tuple((name.encode() if isinstance(name, str) else name).split())
+        rest = tuple(bytes(a) if isinstance(a, (bytearray, memoryview)) else a for a in args[1:])
+        try:
+            return [hiredis.pack_command(head + rest)]
+        except TypeError as exc:  # redis-py raises DataError for e.g. None or bool values
+            raise DataError(str(exc)) from exc
+
+
+_PACKING_CLASSES: dict[type[AbstractConnection], type[AbstractConnection]] = {}
+
+
+def _hiredis_packing(cls: type[AbstractConnection]) -> type[AbstractConnection]:
+    if cls not in _PACKING_CLASSES:
+        _PACKING_CLASSES[cls] = type(f"Hiredis{cls.__name__}", (_HiredisPacking, cls), {})
+    return _PACKING_CLASSES[cls]
+
+
 def make_async_client(url: str, timeout_ms: int = 250, max_connections: int = 64) -> aioredis.Redis:
     timeout_s = timeout_ms / 1000.0
-    return aioredis.Redis.from_url(
+    client = aioredis.Redis.from_url(
         url,
         # The socket timeout is a backstop; each call's own deadline (with_deadline) is
         # what answers the request, and may be longer for big batches.
@@ -38,6 +67,9 @@ def make_async_client(url: str, timeout_ms: int = 250, max_connections: int = 64
         max_connections=max_connections,
         decode_responses=False,
     )
+    pool = client.connection_pool
+    pool.connection_class = _hiredis_packing(pool.connection_class)
+    return client
 
 
 async def with_deadline(awaitable: Awaitable[T], timeout_ms: int) -> T:
