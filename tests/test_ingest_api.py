@@ -8,6 +8,7 @@ import pytest
 import redis
 
 from personalize.clock import ManualClock
+from personalize.store.event_log import decode_entry
 from tests.helpers import NOW, api_client, event, store_fingerprint
 
 
@@ -144,7 +145,8 @@ async def test_parallel_batches_for_one_customer_give_exact_counts(redis_url: st
         assert p["cart_adds"] == 20
         assert p["cart"]["lines"] == [{"item_id": "x", "quantity": 40, "price": 1.5}]
         assert p["sessions"] == 3
-        assert redis_sync.xlen("pz:stream:events") == 1020
+        assert redis_sync.xlen("pz:stream:events") == 20  # one entry per batch
+        assert sum(len(decode_entry(f)) for _, f in redis_sync.xrange("pz:stream:events")) == 1020
 
 
 BAD_EVENTS = [

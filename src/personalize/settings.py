@@ -135,7 +135,7 @@ SETTINGS_DOC: list[tuple[str, str, str]] = [
     ("PERSONALIZE_DEDUP_TTL_S", "86400", "How long an event_id is remembered for de-duplication."),
     ("PERSONALIZE_SESSION_TTL_S", "1800", "Sliding lifetime of session state."),
     ("PERSONALIZE_CART_TTL_S", "2592000", "Lifetime of an untouched cart."),
-    ("PERSONALIZE_EVENT_STREAM_MAXLEN", "1000000", "Approximate cap of the event stream (training/attribution source)."),
+    ("PERSONALIZE_EVENT_STREAM_MAXLEN", "1000000", "Approximate cap of the event stream, in entries: one entry per ingest batch (training/attribution source)."),
     ("PERSONALIZE_DECISION_STREAM_MAXLEN", "1000000", "Approximate cap of the decision log stream."),
     ("PERSONALIZE_RECENT_ITEMS_PER_SESSION", "50", "Recent items kept per session."),
     ("PERSONALIZE_HISTORY_ITEMS_PER_CUSTOMER", "200", "Recent items kept per customer (used to fold known customers in)."),

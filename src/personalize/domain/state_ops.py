@@ -2,11 +2,11 @@
 
 The domain decides *what* changes (counters, session, cart, history, popularity);
 the store applies the operations atomically per customer in one Lua call, after
-checking the event's idempotency key. Operations name keys logically
+checking the event's idempotency key, and logs the applied events to the stream. Operations name keys logically
 ("profile", "session:<sid>", ...); the store maps them to real Redis keys.
 
 Logical keys:
-  profile, cart, history, purchased, orders, events (stream), pop, popcat:<category>,
+  profile, cart, history, purchased, orders, pop, popcat:<category>,
   session:<sid>, session_items:<sid>, contacts, merged:<from_customer_id>
 """
 
@@ -29,7 +29,6 @@ class OpSettings:
     session_ttl_s: int
     recent_items_per_session: int
     history_items_per_customer: int
-    event_stream_maxlen: int
 
 
 def interaction_weight(event_type: str, dwell_ms: int | None = None) -> float:
@@ -88,14 +87,8 @@ def _touch_item(
     return ops
 
 
-def ops_for_event(
-    event: ev.BaseEvent,
-    *,
-    event_json: bytes,
-    customer: str,
-    cfg: OpSettings,
-) -> list[Op]:
-    """All operations that applying ``event`` to ``customer`` performs (stream append included).
+def ops_for_event(event: ev.BaseEvent, cfg: OpSettings) -> list[Op]:
+    """All state operations that applying ``event`` performs (the stream append is the store's).
 
     Counts per event type live in ``n:<type>`` only (product views, searches, cart adds...
     are derived from them on read): every field written costs ingest throughput.
@@ -119,7 +112,6 @@ def ops_for_event(
             if dwell:
                 ops.append(("HINCR", skey, f"dw:{page_type}", dwell))
     ops += _ops_specific(event, type_, ts, sid, cfg)
-    ops.append(("XADD", "events", cfg.event_stream_maxlen, "c", customer, "e", event_json.decode()))
     return ops
 
 

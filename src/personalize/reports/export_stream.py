@@ -16,9 +16,12 @@ from personalize.reports.export import (
     decision_row,
     event_rows,
 )
-from personalize.reports.records import LoggedEvent, decision_from_fields, event_from_fields
+from personalize.reports.records import LoggedEvent, decision_from_fields, events_from_entry
 from personalize.reports.streams import CHUNK, iter_stream
+from personalize.store.event_log import BATCH_FIELD, batch_entry, entry_piece
 from personalize.store.keys import Keys
+
+REPLAY_BATCH = 100  # events per stream entry when replaying, like an ingest batch
 
 
 async def export_events(
@@ -35,8 +38,7 @@ async def export_events(
     n = 0
     try:
         async for entry_id, fields in iter_stream(client, keys.event_stream, since, until, chunk):
-            ev = event_from_fields(entry_id, fields)
-            if ev is not None:
+            for ev in events_from_entry(entry_id, fields):
                 writer.add(event_rows(ev))
                 n += 1
             if progress is not None:
@@ -76,11 +78,14 @@ async def write_streams(
     events: Sequence[LoggedEvent],
     decisions: Sequence[DecisionRecord],
 ) -> None:
-    """Append logged events and decisions to the streams (demo and replay; ids assigned by Redis)."""
+    """Append logged events (in batch entries, as ingest writes them) and decisions to the
+    streams (demo and replay; ids assigned by Redis)."""
     pipe = client.pipeline(transaction=False)
-    for i, ev in enumerate(events):
-        pipe.xadd(keys.event_stream, {"c": ev.customer_id, "e": msgspec.json.encode(ev.event)})
-        if i % 1000 == 999:
+    for n, start in enumerate(range(0, len(events), REPLAY_BATCH)):
+        chunk = events[start : start + REPLAY_BATCH]
+        blob = batch_entry(entry_piece(ev.customer_id, msgspec.json.encode(ev.event)) for ev in chunk)
+        pipe.xadd(keys.event_stream, {BATCH_FIELD: blob})
+        if n % 10 == 9:
             await pipe.execute()
     for i, d in enumerate(decisions):
         pipe.xadd(keys.decision_stream, {"d": msgspec.json.encode(d)})

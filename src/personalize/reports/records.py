@@ -1,8 +1,8 @@
 """What reports read: logged events and decisions, decoded from stream entries or Parquet.
 
-An event entry in the stream has ``c`` (customer id after identity resolution) and
-``e`` (the event JSON); a decision entry has ``d`` (DecisionRecord JSON). Reports keep
-events as plain dicts: the fields they need are few and the event union may grow.
+An event-stream entry holds a batch of events (format and decoder: store/event_log.py);
+a decision entry has ``d`` (DecisionRecord JSON). Reports keep events as plain dicts:
+the fields they need are few and the event union may grow.
 """
 
 from __future__ import annotations
@@ -13,8 +13,8 @@ from typing import Any
 import msgspec
 
 from personalize.domain.decisions import DecisionRecord
+from personalize.store.event_log import decode_entry
 
-_json_decoder = msgspec.json.Decoder()
 _decision_decoder = msgspec.json.Decoder(DecisionRecord)
 
 
@@ -37,21 +37,10 @@ class LoggedEvent:
         return float(self.event.get("timestamp", 0.0))
 
 
-def _text(value: bytes | str) -> str:
-    return value.decode() if isinstance(value, bytes) else value
-
-
-def event_from_fields(stream_id: bytes | str, fields: dict[Any, Any]) -> LoggedEvent | None:
-    """Decode one event-stream entry; None for entries that are not events (skipped, counted)."""
-    raw = fields.get(b"e", fields.get("e"))
-    cid = fields.get(b"c", fields.get("c"))
-    if raw is None:
-        return None
-    event = _json_decoder.decode(raw if isinstance(raw, bytes) else raw.encode())
-    if not isinstance(event, dict):
-        return None
-    customer = _text(cid) if cid is not None else _customer_of(event)
-    return LoggedEvent(customer_id=customer, event=event, stream_id=_text(stream_id))
+def events_from_entry(stream_id: bytes | str, fields: dict[Any, Any]) -> list[LoggedEvent]:
+    """The events of one event-stream entry (all share the entry's id); [] for non-events."""
+    sid = stream_id.decode() if isinstance(stream_id, bytes) else stream_id
+    return [LoggedEvent(customer_id=cid, event=event, stream_id=sid) for cid, event in decode_entry(fields)]
 
 
 def decision_from_fields(fields: dict[Any, Any]) -> DecisionRecord | None:
@@ -63,11 +52,3 @@ def decision_from_fields(fields: dict[Any, Any]) -> DecisionRecord | None:
 
 def decode_decision(raw: str | bytes) -> DecisionRecord:
     return _decision_decoder.decode(raw if isinstance(raw, bytes) else raw.encode())
-
-
-def _customer_of(event: dict[str, Any]) -> str:
-    if event.get("user_id"):
-        return f"u:{event['user_id']}"
-    if event.get("anonymous_id"):
-        return f"a:{event['anonymous_id']}"
-    return ""

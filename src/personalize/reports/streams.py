@@ -15,7 +15,7 @@ from typing import Any
 import redis.asyncio as aioredis
 
 from personalize.domain.decisions import DecisionRecord
-from personalize.reports.records import LoggedEvent, decision_from_fields, event_from_fields
+from personalize.reports.records import LoggedEvent, decision_from_fields, events_from_entry
 
 CHUNK = 1000
 
@@ -56,9 +56,7 @@ async def read_events(
 ) -> list[LoggedEvent]:
     out: list[LoggedEvent] = []
     async for entry_id, fields in iter_stream(client, key, since, until):
-        event = event_from_fields(entry_id, fields)
-        if event is not None:
-            out.append(event)
+        out += events_from_entry(entry_id, fields)
         if on_chunk is not None:
             on_chunk(1)
     return out

@@ -186,7 +186,6 @@ class IngestService:
             session_ttl_s=settings.session_ttl_s,
             recent_items_per_session=settings.recent_items_per_session,
             history_items_per_customer=settings.history_items_per_customer,
-            event_stream_maxlen=settings.event_stream_maxlen,
         )
 
     async def ingest(self, raw_events: Sequence[Any]) -> BatchResult:
@@ -245,7 +244,7 @@ class IngestService:
         timeout = self._settings.redis_timeout_ms + len(pending)
         snapshots = await self._link_identities(pending)
         for p in pending:
-            p.ops = ops_for_event(p.event, event_json=p.event_json, customer=p.customer, cfg=self._op_settings)
+            p.ops = ops_for_event(p.event, self._op_settings)
             snap = snapshots.get(p.index)
             if snap is not None:
                 p.ops += merge_ops(snap, p.event.session_id, self._op_settings)
@@ -258,7 +257,7 @@ class IngestService:
                 for i in batch.indexes:
                     p = by_position[i]
                     p.customer = outcome.redirect_to
-                    p.ops = ops_for_event(p.event, event_json=p.event_json, customer=p.customer, cfg=self._op_settings)
+                    p.ops = ops_for_event(p.event, self._op_settings)
                     redirected.append(p)
                 continue
             _record(batch, outcome.results or [], results)
@@ -306,13 +305,13 @@ def _group(pending: list[_Pending], check_alias: bool = True) -> list[CustomerBa
             batch = by_customer[p.customer] = CustomerBatch(
                 customer=p.customer, check_alias=check_alias and p.customer.startswith("a:")
             )
-        batch.events.append((p.event.event_id, p.fingerprint, p.ops))
+        batch.events.append((p.event.event_id, p.fingerprint, p.ops, p.event_json))
         batch.indexes.append(p.index)
     return list(by_customer.values())
 
 
 def _record(batch: CustomerBatch, codes: list[int], results: list[EventResult | None]) -> None:
-    for (event_id, _, _), i, code in zip(batch.events, batch.indexes, codes, strict=True):
+    for (event_id, *_), i, code in zip(batch.events, batch.indexes, codes, strict=True):
         if code == APPLIED:
             results[i] = EventResult(index=i, status="accepted", event_id=event_id)
         elif code == DUPLICATE:

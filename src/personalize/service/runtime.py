@@ -48,7 +48,10 @@ class Runtime:
         clock = clock or SystemClock()
         client = make_async_client(settings.redis_url, settings.redis_timeout_ms)
         keys = Keys(settings.key_prefix)
-        writer = EventWriter(client, keys, settings.session_ttl_s, settings.cart_ttl_s, settings.dedup_ttl_s)
+        writer = EventWriter(
+            client, keys, settings.session_ttl_s, settings.cart_ttl_s, settings.dedup_ttl_s,
+            settings.event_stream_maxlen,
+        )
         catalog = CatalogStore(client, keys)
         catalog_cache = CatalogCache(catalog)
         # Stalled like redis-py's socket timeout: 4x the general deadline, at least 2 s.

@@ -1,7 +1,8 @@
 """Apply per-customer operation lists to Redis: one EVALSHA per customer, all pipelined.
 
 Maps the domain's logical keys to real keys (store/keys.py) and KEYS indexes, packs
-the operations with msgpack, and runs store/lua/apply_events.lua.
+the operations with msgpack, and runs store/lua/apply_events.lua, which also logs the
+applied events as one stream entry (store/event_log.py).
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ import redis.asyncio as aioredis
 from redis.commands.core import AsyncScript
 
 from personalize.domain.state_ops import Op
+from personalize.store.event_log import batch_entry, entry_piece
 from personalize.store.keys import Keys
 from personalize.store.scripts import lua_source
 
@@ -35,7 +37,8 @@ class CustomerBatch:
 
     customer: str
     check_alias: bool
-    events: list[tuple[str, str, list[Op]]] = field(default_factory=list)  # (event_id, fingerprint, ops)
+    # (event_id, fingerprint, ops, event JSON)
+    events: list[tuple[str, str, list[Op], bytes]] = field(default_factory=list)
     indexes: list[int] = field(default_factory=list)  # position of each event in the request
 
 
@@ -46,8 +49,12 @@ class BatchOutcome:
 
 
 class EventWriter:
-    def __init__(self, client: aioredis.Redis, keys: Keys, session_ttl_s: int, cart_ttl_s: int, dedup_ttl_s: int) -> None:
+    def __init__(
+        self, client: aioredis.Redis, keys: Keys, session_ttl_s: int, cart_ttl_s: int, dedup_ttl_s: int,
+        stream_maxlen: int,
+    ) -> None:
         self._keys = keys
+        self._stream_maxlen = stream_maxlen
         self._session_ttl_s = session_ttl_s
         self._cart_ttl_s = cart_ttl_s
         self._dedup_ttl_s = dedup_ttl_s
@@ -78,15 +85,13 @@ class EventWriter:
                 return k.session_items(customer, arg)
             case "merged":
                 return k.merged(customer, arg)
-            case "events":
-                return k.event_stream
             case "pop":
                 return k.popularity
             case "popcat":
                 return k.popularity_in(arg)
         raise ValueError(f"unknown logical key {logical!r}")
 
-    def _pack(self, batches: Sequence[CustomerBatch]) -> tuple[list[str], bytes]:
+    def _pack(self, batches: Sequence[CustomerBatch]) -> tuple[list[str], bytes, bytes]:
         key_index: dict[str, int] = {}
         key_list: list[str] = []
         prefetch: dict[int, set[str]] = {}
@@ -99,13 +104,15 @@ class EventWriter:
             return i
 
         customers = []
+        pieces: list[bytes] = []
+        offset = 2  # 1-based offset of the next piece in the stream entry (after its "[")
         expires: dict[int, int] = {}
         session_ttl, cart_ttl = self._session_ttl_s, self._cart_ttl_s
         hash_fields = _HASH_FIELDS
         for batch in batches:
             resolved: dict[str, int] = {}
             packed_events = []
-            for event_id, fingerprint, ops in batch.events:
+            for event_id, fingerprint, ops, event_json in batch.events:
                 packed_ops = []
                 for op in ops:
                     cmd, logical = op[0], op[1]
@@ -130,7 +137,12 @@ class EventWriter:
                         for position in fields:
                             wanted.add(op[position])
                     packed_ops.append((cmd, i, *op[2:]))
-                packed_events.append((idx(self._keys.dedup(batch.customer, event_id)), fingerprint, packed_ops))
+                piece = entry_piece(batch.customer, event_json)
+                pieces.append(piece)
+                end = offset + len(piece)
+                dedup_i = idx(self._keys.dedup(batch.customer, event_id))
+                packed_events.append((dedup_i, fingerprint, packed_ops, offset, end - 1))
+                offset = end + 1  # the comma
             alias_i = idx(self._keys.alias(batch.customer)) if batch.check_alias else 0
             customers.append((alias_i, packed_events))
         payload = _encoder.encode((
@@ -138,8 +150,10 @@ class EventWriter:
             customers,
             [(i, ttl) for i, ttl in expires.items()],
             [(i, *sorted(fields)) for i, fields in prefetch.items()],
+            idx(self._keys.event_stream),
+            self._stream_maxlen,
         ))
-        return key_list, payload
+        return key_list, payload, batch_entry(pieces)
 
     def _touch(self, op: Op, customer: str, resolved: dict[str, int], idx: Any, expires: dict[int, int], prefetch: dict[int, set[str]]) -> tuple[Any, ...]:
         """("TOUCH", "profile", session-key|None, type, ts, sid) -> packed, with its prefetch."""
@@ -165,8 +179,8 @@ class EventWriter:
         """
         if not batches:
             return []
-        key_list, payload = self._pack(batches)
-        reply = await self._script(keys=key_list, args=[payload])
+        key_list, payload, entry = self._pack(batches)
+        reply = await self._script(keys=key_list, args=[payload, entry])
         outcomes = []
         for entry in reply:
             if int(entry[0]) == -1:

@@ -2,11 +2,14 @@
 --
 -- KEYS: every key the operations touch (customers' hash-tagged keys and the event stream;
 --       see README "Redis Cluster" for grouping by slot).
--- ARGV[1]: msgpack {dedup_ttl_s, customers, expires, prefetch}
+-- ARGV[1]: msgpack {dedup_ttl_s, customers, expires, prefetch, stream_key_index, stream_maxlen}
 --   customers[c] = {alias_key_index (0 = none), events}
---   events[i]    = {dedup_key_index, fingerprint, ops}
+--   events[i]    = {dedup_key_index, fingerprint, ops, first, last}
 --   expires[j]   = {key_index, seconds}      sliding TTLs, applied once at the end
 --   prefetch[j]  = {key_index, field, ...}   every hash field the ops may touch
+-- ARGV[2]: the stream entry for all events, "[" piece "," piece ... "]" (store/event_log.py);
+--   ARGV[2]:sub(first, last) is one event's piece. The applied events are appended as ONE
+--   entry: ARGV[2] itself when all were applied, else the applied pieces joined the same way.
 -- Returns one entry per customer: {0, r1, r2, ...} with ri = 1 applied, 0 duplicate
 -- (same id, same content), 2 conflict (same id, different content); or {-1, target}
 -- when that visitor has been merged into ``target`` (nothing applied for it).
@@ -124,8 +127,6 @@ local function apply(ops)
         local s = adds[ki]
         if not s then s = {}; adds[ki] = s; touch(ki) end
         s[#s + 1] = op[3]
-      elseif c == 'XADD' then
-        redis.call('XADD', KEYS[ki], 'MAXLEN', '~', op[3], '*', unpack(op, 4))
       elseif c == 'SETNX' then
         last = redis.call('SETNX', KEYS[ki], op[3])
       else
@@ -136,7 +137,10 @@ local function apply(ops)
 end
 
 local out = {}
+local logged = {}  -- {first, last} of each applied event's piece in ARGV[2]
+local total = 0
 for ci, customer in ipairs(p[2]) do
+  total = total + #customer[2]
   local target = false
   if customer[1] > 0 then target = redis.call('GET', KEYS[customer[1]]) end
   if target then
@@ -146,6 +150,7 @@ for ci, customer in ipairs(p[2]) do
     for i, ev in ipairs(customer[2]) do
       if redis.call('SET', KEYS[ev[1]], ev[2], 'NX', 'EX', ttl) then
         apply(ev[3])
+        logged[#logged + 1] = ev
         res[i + 1] = 1
       elseif redis.call('GET', KEYS[ev[1]]) == ev[2] then
         res[i + 1] = 0
@@ -185,5 +190,14 @@ for _, ki in ipairs(order) do
 end
 for _, e in ipairs(p[3]) do
   redis.call('EXPIRE', KEYS[e[1]], e[2])
+end
+if #logged > 0 then
+  local entry = ARGV[2]
+  if #logged < total then
+    local parts = {}
+    for i, ev in ipairs(logged) do parts[i] = string.sub(entry, ev[4], ev[5]) end
+    entry = '[' .. table.concat(parts, ',') .. ']'
+  end
+  redis.call('XADD', KEYS[p[5]], 'MAXLEN', '~', p[6], '*', 'b', entry)
 end
 return out
