@@ -36,10 +36,16 @@ class _HiredisPacking:
 
     def pack_command(self, *args: Any) -> list[bytes]:
         name = args[0]
-        head = tuple((name.encode() if isinstance(name, str) else name).split())
-        rest = tuple(bytes(a) if isinstance(a, (bytearray, memoryview)) else a for a in args[1:])
+        if " " in name if isinstance(name, str) else b" " in name:  # e.g. "CONFIG GET"
+            args = tuple((name.encode() if isinstance(name, str) else name).split()) + args[1:]
         try:
-            return [hiredis.pack_command(head + rest)]
+            return [hiredis.pack_command(args)]
+        except TypeError:
+            pass
+        # memoryview/bytearray values (rare) must become bytes; anything else is an error
+        args = tuple(bytes(a) if isinstance(a, (bytearray, memoryview)) else a for a in args)
+        try:
+            return [hiredis.pack_command(args)]
         except TypeError as exc:  # redis-py raises DataError for e.g. None or bool values
             raise DataError(str(exc)) from exc
 

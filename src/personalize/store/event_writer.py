@@ -9,7 +9,6 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any
 
 import msgspec
 import redis.asyncio as aioredis
@@ -29,6 +28,14 @@ _HASH_FIELDS: dict[str, tuple[int, ...]] = {
     "HINCR": (2,), "HINCRF": (2,), "HSET": (2,), "HSETNX": (2,), "HMAX": (2,), "HMIN": (2,),
     "HDEL": (2,), "HLATEST": (2, 4), "HDECRDEL": (2, 3),
 }
+
+
+_C = "\x00"  # a stand-in customer id for deriving key templates
+
+
+def _split(key: str, arg: str) -> tuple[str, str]:
+    before, _, after = key.partition(arg)
+    return before, after
 
 
 @dataclass(slots=True)
@@ -58,77 +65,89 @@ class EventWriter:
         self._session_ttl_s = session_ttl_s
         self._cart_ttl_s = cart_ttl_s
         self._dedup_ttl_s = dedup_ttl_s
+        # Per-customer key templates taken from store/keys.py once: the tag, then a suffix.
+        tag, arg = keys.tag(_C), "\x01"
+        self._fixed = {
+            name: method(_C)[len(tag):]
+            for name, method in (
+                ("profile", keys.profile), ("cart", keys.cart), ("history", keys.history),
+                ("purchased", keys.purchased), ("orders", keys.orders), ("contacts", keys.contacts),
+                ("shown", keys.shown), ("alias", keys.alias),
+            )
+        }
+        self._templates: dict[str, tuple[str, str]] = {
+            name: _split(method(_C, arg)[len(tag):], arg)
+            for name, method in (("session", keys.session), ("session_items", keys.session_items), ("merged", keys.merged))
+        }
+        self._dedup_infix = keys.dedup(_C, "")[len(tag):]
         self._script: AsyncScript = client.register_script(lua_source("apply_events"))
         self._client = client
 
-    def _resolve(self, customer: str, logical: str) -> str:
-        k = self._keys
-        name, _, arg = logical.partition(":")
-        match name:
-            case "profile":
-                return k.profile(customer)
-            case "cart":
-                return k.cart(customer)
-            case "history":
-                return k.history(customer)
-            case "purchased":
-                return k.purchased(customer)
-            case "orders":
-                return k.orders(customer)
-            case "contacts":
-                return k.contacts(customer)
-            case "shown":
-                return k.shown(customer)
-            case "session":
-                return k.session(customer, arg)
-            case "session_items":
-                return k.session_items(customer, arg)
-            case "merged":
-                return k.merged(customer, arg)
-            case "pop":
-                return k.popularity
-            case "popcat":
-                return k.popularity_in(arg)
-        raise ValueError(f"unknown logical key {logical!r}")
-
     def _pack(self, batches: Sequence[CustomerBatch]) -> tuple[list[str], bytes, bytes]:
-        key_index: dict[str, int] = {}
+        """KEYS, the script's msgpack argument and the stream entry for these batches.
+
+        Hot path (~100 events per call): keys are built from per-customer templates,
+        and each customer's keys are distinct from every other customer's, so only
+        logical names are cached, per customer.
+        """
         key_list: list[str] = []
+        append_key = key_list.append
         prefetch: dict[int, set[str]] = {}
-
-        def idx(real: str) -> int:
-            i = key_index.get(real)
-            if i is None:
-                key_list.append(real)
-                i = key_index[real] = len(key_list)  # Lua is 1-based
-            return i
-
+        expires: dict[int, int] = {}
         customers = []
         pieces: list[bytes] = []
         offset = 2  # 1-based offset of the next piece in the stream entry (after its "[")
-        expires: dict[int, int] = {}
         session_ttl, cart_ttl = self._session_ttl_s, self._cart_ttl_s
-        hash_fields = _HASH_FIELDS
+        hash_fields, fixed, templates = _HASH_FIELDS, self._fixed, self._templates
+        tag_of = self._keys.tag
         for batch in batches:
+            customer = batch.customer
+            tag = tag_of(customer)
             resolved: dict[str, int] = {}
             packed_events = []
             for event_id, fingerprint, ops, event_json in batch.events:
                 packed_ops = []
                 for op in ops:
                     cmd, logical = op[0], op[1]
-                    if cmd == "TOUCH":
-                        packed_ops.append(self._touch(op, batch.customer, resolved, idx, expires, prefetch))
-                        continue
                     if logical is None:
                         packed_ops.append((cmd, 0, *op[2:]))
                         continue
                     i = resolved.get(logical)
                     if i is None:
-                        i = resolved[logical] = idx(self._resolve(batch.customer, logical))
-                        if logical.startswith("session"):
-                            expires[i] = session_ttl
+                        suffix = fixed.get(logical)
+                        if suffix is None:
+                            name, _, arg = logical.partition(":")
+                            before, after = templates[name]
+                            suffix = before + arg + after
+                            if name.startswith("session"):
+                                expires[len(key_list) + 1] = session_ttl
                         elif logical == "cart":
-                            expires[i] = cart_ttl
+                            expires[len(key_list) + 1] = cart_ttl
+                        append_key(tag + suffix)
+                        i = resolved[logical] = len(key_list)  # Lua is 1-based
+                    if cmd == "TOUCH":
+                        # ("TOUCH", "profile", session logical key | None, type, ts, sid)
+                        counter = "n:" + op[3]
+                        wanted = prefetch.get(i)
+                        if wanted is None:
+                            wanted = prefetch[i] = set()
+                        wanted.update(("first_ts", "last_ts", counter, "sessions"))
+                        si = 0
+                        skey = op[2]
+                        if skey is not None:
+                            si = resolved.get(skey, 0)
+                            if not si:
+                                _, _, sid = skey.partition(":")
+                                before, after = templates["session"]
+                                append_key(tag + before + sid + after)
+                                si = resolved[skey] = len(key_list)
+                                expires[si] = session_ttl
+                            wanted = prefetch.get(si)
+                            if wanted is None:
+                                wanted = prefetch[si] = set()
+                            wanted.update(("first_ts", "last_ts", counter))
+                        packed_ops.append(("TOUCH", i, si, op[3], op[4], op[5]))
+                        continue
                     fields = hash_fields.get(cmd)
                     if fields is not None:
                         wanted = prefetch.get(i)
@@ -137,39 +156,27 @@ class EventWriter:
                         for position in fields:
                             wanted.add(op[position])
                     packed_ops.append((cmd, i, *op[2:]))
-                piece = entry_piece(batch.customer, event_json)
+                piece = entry_piece(customer, event_json)
                 pieces.append(piece)
                 end = offset + len(piece)
-                dedup_i = idx(self._keys.dedup(batch.customer, event_id))
-                packed_events.append((dedup_i, fingerprint, packed_ops, offset, end - 1))
+                append_key(tag + self._dedup_infix + event_id)
+                packed_events.append((len(key_list), fingerprint, packed_ops, offset, end - 1))
                 offset = end + 1  # the comma
-            alias_i = idx(self._keys.alias(batch.customer)) if batch.check_alias else 0
+            alias_i = 0
+            if batch.check_alias:
+                append_key(tag + fixed["alias"])
+                alias_i = len(key_list)
             customers.append((alias_i, packed_events))
+        append_key(self._keys.event_stream)
         payload = _encoder.encode((
             self._dedup_ttl_s,
             customers,
-            [(i, ttl) for i, ttl in expires.items()],
-            [(i, *sorted(fields)) for i, fields in prefetch.items()],
-            idx(self._keys.event_stream),
+            list(expires.items()),
+            [(i, *fields) for i, fields in prefetch.items()],
+            len(key_list),
             self._stream_maxlen,
         ))
         return key_list, payload, batch_entry(pieces)
-
-    def _touch(self, op: Op, customer: str, resolved: dict[str, int], idx: Any, expires: dict[int, int], prefetch: dict[int, set[str]]) -> tuple[Any, ...]:
-        """("TOUCH", "profile", session-key|None, type, ts, sid) -> packed, with its prefetch."""
-        _, _, skey, type_, ts, sid = op
-        pi = resolved.get("profile")
-        if pi is None:
-            pi = resolved["profile"] = idx(self._resolve(customer, "profile"))
-        prefetch.setdefault(pi, set()).update(("first_ts", "last_ts", f"n:{type_}", "sessions"))
-        si = 0
-        if skey is not None:
-            si = resolved.get(skey) or 0
-            if not si:
-                si = resolved[skey] = idx(self._resolve(customer, skey))
-                expires[si] = self._session_ttl_s
-            prefetch.setdefault(si, set()).update(("first_ts", "last_ts", f"n:{type_}"))
-        return ("TOUCH", pi, si, type_, ts, sid)
 
     async def apply(self, batches: Sequence[CustomerBatch]) -> list[BatchOutcome]:
         """Apply every customer's events in one script call: one round trip, atomic.
