@@ -7,6 +7,7 @@ applied events as one stream entry (store/event_log.py).
 
 from __future__ import annotations
 
+from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
@@ -92,14 +93,14 @@ class EventWriter:
         """
         key_list: list[str] = []
         append_key = key_list.append
-        prefetch: dict[int, set[str]] = {}
+        prefetch: defaultdict[int, set[str]] = defaultdict(set)
         expires: dict[int, int] = {}
         customers = []
         pieces: list[bytes] = []
         offset = 2  # 1-based offset of the next piece in the stream entry (after its "[")
         session_ttl, cart_ttl = self._session_ttl_s, self._cart_ttl_s
         hash_fields, fixed, templates = _HASH_FIELDS, self._fixed, self._templates
-        tag_of = self._keys.tag
+        tag_of, dedup_infix = self._keys.tag, self._dedup_infix
         for batch in batches:
             customer = batch.customer
             tag = tag_of(customer)
@@ -128,10 +129,7 @@ class EventWriter:
                     if cmd == "TOUCH":
                         # ("TOUCH", "profile", session logical key | None, type, ts, sid)
                         counter = "n:" + op[3]
-                        wanted = prefetch.get(i)
-                        if wanted is None:
-                            wanted = prefetch[i] = set()
-                        wanted.update(("first_ts", "last_ts", counter, "sessions"))
+                        prefetch[i].update(("first_ts", "last_ts", counter, "sessions"))
                         si = 0
                         skey = op[2]
                         if skey is not None:
@@ -142,24 +140,19 @@ class EventWriter:
                                 append_key(tag + before + sid + after)
                                 si = resolved[skey] = len(key_list)
                                 expires[si] = session_ttl
-                            wanted = prefetch.get(si)
-                            if wanted is None:
-                                wanted = prefetch[si] = set()
-                            wanted.update(("first_ts", "last_ts", counter))
-                        packed_ops.append(("TOUCH", i, si, op[3], op[4], op[5]))
+                            prefetch[si].update(("first_ts", "last_ts", counter))
+                        packed_ops.append(("TOUCH", i, si, counter, op[4], op[5]))
                         continue
                     fields = hash_fields.get(cmd)
                     if fields is not None:
-                        wanted = prefetch.get(i)
-                        if wanted is None:
-                            wanted = prefetch[i] = set()
+                        wanted = prefetch[i]
                         for position in fields:
                             wanted.add(op[position])
                     packed_ops.append((cmd, i, *op[2:]))
                 piece = entry_piece(customer, event_json)
                 pieces.append(piece)
                 end = offset + len(piece)
-                append_key(tag + self._dedup_infix + event_id)
+                append_key(tag + dedup_infix + event_id)
                 packed_events.append((len(key_list), fingerprint, packed_ops, offset, end - 1))
                 offset = end + 1  # the comma
             alias_i = 0

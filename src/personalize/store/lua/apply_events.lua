@@ -47,19 +47,19 @@ end
 local function put(ki, f, v)
   cache[ki][f] = v
   local d = dirty[ki]
-  if not d then d = {}; dirty[ki] = d end
+  if not d then d = {}; dirty[ki] = d; touch(ki) end
   d[f] = true
-  if deleted[ki] then deleted[ki][f] = nil end
-  touch(ki)
+  local x = deleted[ki]
+  if x then x[f] = nil end
 end
 
 local function del(ki, f)
   cache[ki][f] = false
   local d = deleted[ki]
-  if not d then d = {}; deleted[ki] = d end
+  if not d then d = {}; deleted[ki] = d; touch(ki) end
   d[f] = true
-  if dirty[ki] then dirty[ki][f] = nil end
-  touch(ki)
+  local x = dirty[ki]
+  if x then x[f] = nil end
 end
 
 local function num(v)
@@ -76,8 +76,8 @@ local function apply(ops)
     else
       local c, ki = op[1], op[2]
       if c == 'TOUCH' then
-        -- {TOUCH, profile, session (0 = none), type, ts, session_id}
-        local pk, sk, counter, ts = ki, op[3], 'n:' .. op[4], op[5]
+        -- {TOUCH, profile, session (0 = none), counter field ("n:<type>"), ts, session_id}
+        local pk, sk, counter, ts = ki, op[3], op[4], op[5]
         local pc = cache[pk]
         if (not num(pc.first_ts)) or ts < num(pc.first_ts) then put(pk, 'first_ts', ts) end
         if (not num(pc.last_ts)) or ts > num(pc.last_ts) then put(pk, 'last_ts', ts) end
