@@ -25,20 +25,24 @@ from personalize.demo import convert, demo_rows
 GOAL_EVENTS_PER_S = 30_000
 
 
-def event_pool(n: int) -> list[dict[str, object]]:
+def event_pool(n: int, namespace: str = "") -> list[dict[str, object]]:
+    """n events with ids unique within ``namespace``: each shape of a run uses its own, or
+    its batches would reuse the ids of an earlier shape's (with other timestamps) and be
+    rejected as conflicts (422), which then counted as errors and as cheap requests."""
     base = convert(demo_rows(), end_at=time.time() - 30)
     out = []
     rep = 0
     while len(out) < n:
+        suffix = f"-{namespace}r{rep}"
         for e in base:
             e2 = dict(e)
-            e2["event_id"] = f"{e['event_id']}-r{rep}"
+            e2["event_id"] = f"{e['event_id']}{suffix}"
             # a fresh population per repetition, so merges and first sessions recur realistically
             for key in ("user_id", "anonymous_id"):
                 if key in e2:
-                    e2[key] = f"{e2[key]}-r{rep}"
+                    e2[key] = f"{e2[key]}{suffix}"
             if "order_id" in e2:
-                e2["order_id"] = f"{e2['order_id']}-r{rep}"
+                e2["order_id"] = f"{e2['order_id']}{suffix}"
             out.append(e2)
         rep += 1
     return out[:n]
@@ -76,7 +80,7 @@ def main() -> None:
         print(f"floor  litestar hello-world GET, same server settings: {hello_get.rps:,.0f} req/s  p50 {hello_get.pct(50):.2f} ms  p99 {hello_get.pct(99):.2f} ms")
         with api_server(redis_server.url) as port:
             for batch, conns, n in shapes:
-                reqs = requests_for(event_pool(n), batch, "/v1/events")
+                reqs = requests_for(event_pool(n, namespace=f"b{batch}"), batch, "/v1/events")
                 redis_cpu0, api_cpu0 = redis_cpu_s(redis_server.url), tree_cpu_s(SERVER_PIDS["api"])
                 res = loadgen.run("closed", port, reqs, args.seconds, connections=conns, processes=1)
                 events = len(res.latencies_s) * batch
