@@ -53,7 +53,7 @@ class Settings:
     dedup_ttl_s: int = 86_400
     session_ttl_s: int = 1_800
     cart_ttl_s: int = 30 * 86_400
-    event_stream_maxlen: int = 1_000_000
+    event_stream_maxlen: int = 100_000  # entries = ingest batches
     decision_stream_maxlen: int = 1_000_000
     recent_items_per_session: int = 50
     history_items_per_customer: int = 200
@@ -135,7 +135,7 @@ SETTINGS_DOC: list[tuple[str, str, str]] = [
     ("PERSONALIZE_DEDUP_TTL_S", "86400", "How long an event_id is remembered for de-duplication."),
     ("PERSONALIZE_SESSION_TTL_S", "1800", "Sliding lifetime of session state."),
     ("PERSONALIZE_CART_TTL_S", "2592000", "Lifetime of an untouched cart."),
-    ("PERSONALIZE_EVENT_STREAM_MAXLEN", "1000000", "Approximate cap of the event stream, in entries: one entry per ingest batch (training/attribution source)."),
+    ("PERSONALIZE_EVENT_STREAM_MAXLEN", "100000", "Approximate cap of the event stream in entries, one entry per ingest batch (~400 bytes of Redis memory per event: 100,000 entries of 100-event batches ≈ 10M events ≈ 4 GB). Export with `personalize export-events` before events age out."),
     ("PERSONALIZE_DECISION_STREAM_MAXLEN", "1000000", "Approximate cap of the decision log stream."),
     ("PERSONALIZE_RECENT_ITEMS_PER_SESSION", "50", "Recent items kept per session."),
     ("PERSONALIZE_HISTORY_ITEMS_PER_CUSTOMER", "200", "Recent items kept per customer (used to fold known customers in)."),
