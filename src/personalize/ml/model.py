@@ -19,6 +19,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Collection, Sequence
 from dataclasses import asdict, dataclass, fields
+from functools import lru_cache
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -80,6 +81,14 @@ def _normalised(values: npt.NDArray[Any]) -> FloatVec:
     return (values * (1.0 / top)).astype(np.float32, copy=False)
 
 
+@lru_cache(maxsize=16)
+def _decay_powers(p: ScoringParams) -> tuple[list[float], list[float], list[float]]:
+    """``decay ** rank`` per input rank (session, re-show boost, history), once per parameter set."""
+    return ([p.session_decay**r for r in range(p.max_session_items)],
+            [p.seen_decay**r for r in range(p.max_session_items)],
+            [p.history_decay**r for r in range(p.max_history_items)])
+
+
 class RecommenderModel:
     """An immutable, verified model. Safe to share between requests and threads."""
 
@@ -107,6 +116,10 @@ class RecommenderModel:
         self.item_category = item_category
         self.categories = categories
         self._category_index = {name: i for i, name in enumerate(categories)}
+        # item id -> category name, built once: the decide path asks for every ranked item.
+        self._category_of = {
+            item: categories[code] for item, code in zip(item_ids, item_category.tolist()) if code >= 0
+        }
         # Per-category popularity order, computed once: popular(n, category) is a slice.
         by_category = item_category[self._popular_order]
         self._popular_by_category = {
@@ -136,11 +149,7 @@ class RecommenderModel:
         return self._index.get(item_id)
 
     def category_of(self, item_id: str) -> str | None:
-        index = self._index.get(item_id)
-        if index is None:
-            return None
-        code = int(self.item_category[index])
-        return self.categories[code] if code >= 0 else None
+        return self._category_of.get(item_id)
 
     def with_params(self, params: ScoringParams) -> RecommenderModel:
         """The same model scored with other weights (evaluation and tuning)."""
@@ -187,6 +196,7 @@ class RecommenderModel:
         in_view: str | None,
     ) -> tuple[npt.NDArray[np.int64], FloatVec, npt.NDArray[np.int8], FloatVec]:
         p = self.params
+        session_decay, seen_decay, history_decay = _decay_powers(p)
         rows: list[int] = []
         weights: list[float] = []
         kinds: list[int] = []
@@ -196,20 +206,21 @@ class RecommenderModel:
             i = index.get(item)
             if i is not None and weight > 0:
                 rows.append(i)
-                weights.append(weight * p.session_decay**rank)
+                weights.append(weight * session_decay[rank])
                 kinds.append(_KIND_SESSION)
-                seen.append(weight * p.seen_decay**rank)
+                seen.append(weight * seen_decay[rank])
         if in_view is not None and (i := index.get(in_view)) is not None:
             rows.append(i)
             weights.append(p.in_view_weight)
             kinds.append(_KIND_IN_VIEW)
             seen.append(0.0)
         if p.history_weight > 0:
+            history_weight = p.history_weight
             for rank, (item, weight) in enumerate(history_items[: p.max_history_items]):
                 i = index.get(item)
                 if i is not None and weight > 0:
                     rows.append(i)
-                    weights.append(p.history_weight * weight * p.history_decay**rank)
+                    weights.append(history_weight * weight * history_decay[rank])
                     kinds.append(_KIND_HISTORY)
                     seen.append(0.0)
         return (np.asarray(rows, dtype=np.int64), np.asarray(weights, dtype=np.float32),
