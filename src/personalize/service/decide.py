@@ -32,7 +32,7 @@ import redis.asyncio as aioredis
 from msgspec import Meta
 
 from personalize.clock import Clock
-from personalize.domain.decisions import DecisionContext, DecisionRecord, RecommendedItem
+from personalize.domain.decisions import DecisionContext, DecisionRecord, OfferCandidate, RecommendedItem
 from personalize.domain.events import Channel, Id, PageType, ShortText
 from personalize.domain.facts import build_facts, session_with_totals
 from personalize.domain.profile import ProfileView, build_profile, cart_item_ids, consent_given
@@ -402,8 +402,11 @@ class DecideService:
         without_offer = record
         with_offer = None
         if decision is not None:
-            logged = [c for c in decision.candidates if c.eligible or c.offer_id is None][:50]
-            blocked = [c for c in decision.candidates if not c.eligible][:50]
+            logged: list[OfferCandidate] = []
+            blocked: list[OfferCandidate] = []
+            for c in decision.candidates:  # one pass over ~200 candidates
+                (logged if c.eligible or c.offer_id is None else blocked).append(c)
+            logged, blocked = logged[:50], blocked[:50]
             common = {"candidates": logged + blocked, "policy_version": decision.policy_version, "holdout": decision.holdout}
             no_offer_p = next((c.probability for c in decision.candidates if c.offer_id is None), 1.0)
             without_offer = msgspec.structs.replace(record, probability=no_offer_p if decision.offer is None else 1.0, **common)
