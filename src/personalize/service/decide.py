@@ -1,7 +1,7 @@
 """The decision use case: what to show this visitor on this page view.
 
 Path of one decision (the whole of it is in this file, store/decision_io.py and the
-model's ``recommend``):
+model's ``rank``):
   1. one pipelined read: profile, session, history, purchases, cart, shown-counters,
      batch scores, contact-policy state, offer budgets (and live popularity when no
      model is loaded);
