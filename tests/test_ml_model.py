@@ -174,3 +174,17 @@ def test_tuning_picks_the_weight_that_wins_on_the_holdout(model: RecommenderMode
     assert params.seen_weight == 10.0
     assert report["tuned"]["mrr"] == 1.0
     assert report["start"]["mrr"] < 1.0
+
+
+def test_reasons_for_some_ranked_items_match_the_full_ranking(tmp_path: Path) -> None:
+    from personalize.ml.model import load_artifact
+    from personalize.ml.synthetic import write_synthetic_model
+
+    model = load_artifact(write_synthetic_model(tmp_path / "synthetic", n_items=2_000, factors=8, seed=2))
+    session = [(f"item-{i}", 1.0) for i in range(0, 90, 9)]
+    full = model.recommend(session, history_items=[("item-5", 1.0)], in_view="item-3", n=30)
+    ranking = model.rank(session, history_items=[("item-5", 1.0)], in_view="item-3", n=30)
+    assert ranking.item_ids == [c.item_id for c in full]
+    some = [29, 3, 17, 0]
+    assert ranking.reasons(some) == [full[j].reason for j in some]
+    assert {c.source for c in full} >= {"session", "sequence"}

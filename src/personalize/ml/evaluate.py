@@ -153,7 +153,7 @@ def served(model: RecommenderModel, allow_seen: bool = True) -> Recommender:
     """The served scorer, fed the prefix as a session (most recent first, weight 1)."""
     def recommend(prefix: Sequence[str], k: int) -> list[str]:
         session = [(item, 1.0) for item in reversed(prefix)]
-        return [c.item_id for c in model.recommend(session, (), None, k, (), allow_seen=allow_seen)]
+        return model.rank(session, (), None, k, (), allow_seen=allow_seen).item_ids  # ids only: no reasons
     return recommend
 
 

@@ -19,8 +19,9 @@ from __future__ import annotations
 import threading
 from collections.abc import Collection, Sequence
 from dataclasses import asdict, dataclass, fields
+from functools import lru_cache
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import msgspec
 import numpy as np
@@ -80,6 +81,14 @@ def _normalised(values: npt.NDArray[Any]) -> FloatVec:
     return (values * (1.0 / top)).astype(np.float32, copy=False)
 
 
+@lru_cache(maxsize=16)
+def _decay_powers(p: ScoringParams) -> tuple[list[float], list[float], list[float]]:
+    """``decay ** rank`` per input rank (session, re-show boost, history), once per parameter set."""
+    return ([p.session_decay**r for r in range(p.max_session_items)],
+            [p.seen_decay**r for r in range(p.max_session_items)],
+            [p.history_decay**r for r in range(p.max_history_items)])
+
+
 class RecommenderModel:
     """An immutable, verified model. Safe to share between requests and threads."""
 
@@ -107,6 +116,10 @@ class RecommenderModel:
         self.item_category = item_category
         self.categories = categories
         self._category_index = {name: i for i, name in enumerate(categories)}
+        # item id -> category name, built once: the decide path asks for every ranked item.
+        self._category_of = {
+            item: categories[code] for item, code in zip(item_ids, item_category.tolist()) if code >= 0
+        }
         # Per-category popularity order, computed once: popular(n, category) is a slice.
         by_category = item_category[self._popular_order]
         self._popular_by_category = {
@@ -136,11 +149,7 @@ class RecommenderModel:
         return self._index.get(item_id)
 
     def category_of(self, item_id: str) -> str | None:
-        index = self._index.get(item_id)
-        if index is None:
-            return None
-        code = int(self.item_category[index])
-        return self.categories[code] if code >= 0 else None
+        return self._category_of.get(item_id)
 
     def with_params(self, params: ScoringParams) -> RecommenderModel:
         """The same model scored with other weights (evaluation and tuning)."""
@@ -187,6 +196,7 @@ class RecommenderModel:
         in_view: str | None,
     ) -> tuple[npt.NDArray[np.int64], FloatVec, npt.NDArray[np.int8], FloatVec]:
         p = self.params
+        session_decay, seen_decay, history_decay = _decay_powers(p)
         rows: list[int] = []
         weights: list[float] = []
         kinds: list[int] = []
@@ -196,20 +206,21 @@ class RecommenderModel:
             i = index.get(item)
             if i is not None and weight > 0:
                 rows.append(i)
-                weights.append(weight * p.session_decay**rank)
+                weights.append(weight * session_decay[rank])
                 kinds.append(_KIND_SESSION)
-                seen.append(weight * p.seen_decay**rank)
+                seen.append(weight * seen_decay[rank])
         if in_view is not None and (i := index.get(in_view)) is not None:
             rows.append(i)
             weights.append(p.in_view_weight)
             kinds.append(_KIND_IN_VIEW)
             seen.append(0.0)
         if p.history_weight > 0:
+            history_weight = p.history_weight
             for rank, (item, weight) in enumerate(history_items[: p.max_history_items]):
                 i = index.get(item)
                 if i is not None and weight > 0:
                     rows.append(i)
-                    weights.append(p.history_weight * weight * p.history_decay**rank)
+                    weights.append(history_weight * weight * history_decay[rank])
                     kinds.append(_KIND_HISTORY)
                     seen.append(0.0)
         return (np.asarray(rows, dtype=np.int64), np.asarray(weights, dtype=np.float32),
@@ -232,7 +243,21 @@ class RecommenderModel:
         allow_seen: bool = True,
         category: str | None = None,
     ) -> list[Candidate]:
-        """Top ``n`` items for this visitor, best first.
+        """Top ``n`` items for this visitor, best first, each with its reason (see :meth:`rank`)."""
+        ranking = self.rank(session_items, history_items, in_view, n, exclude, allow_seen, category)
+        return ranking.candidates(range(len(ranking.item_ids)))
+
+    def rank(
+        self,
+        session_items: Sequence[tuple[str, float]],
+        history_items: Sequence[tuple[str, float]] = (),
+        in_view: str | None = None,
+        n: int = 20,
+        exclude: Collection[str] = (),
+        allow_seen: bool = True,
+        category: str | None = None,
+    ) -> Ranking:
+        """Top ``n`` items for this visitor, best first; reasons are written on request.
 
         ``session_items``/``history_items``: (item_id, event weight), most recent first.
         ``in_view`` is never returned itself; ``exclude`` never; with ``allow_seen=False`` the
@@ -240,7 +265,7 @@ class RecommenderModel:
         Unknown items are ignored; with nothing known, decayed popularity is returned.
         """
         if n <= 0:
-            return []
+            return Ranking.of([])
         p = self.params
         rows, weights, kinds, seen_weights = self._inputs(session_items, history_items, in_view)
         blocked = self._excluded_indices(exclude)
@@ -249,7 +274,7 @@ class RecommenderModel:
         if not allow_seen:
             blocked.extend(self._excluded_indices([item for item, _ in session_items]))
         if rows.size == 0:
-            return self.popular(n, category=category, exclude=[self.item_ids[i] for i in blocked])
+            return Ranking.of(self.popular(n, category=category, exclude=[self.item_ids[i] for i in blocked]))
 
         # Score a candidate set, not the catalog: items with evidence (seen in this visit, or
         # sequential / co-occurrence neighbours of its items) plus the most popular. Dense
@@ -333,7 +358,7 @@ class RecommenderModel:
         local = local[np.argsort(-total[local], kind="stable")]
         local = local[np.isfinite(total[local])]
         if local.size == 0:
-            return []
+            return Ranking.of([])
         top = cand[local]
         top_total = total[local]
 
@@ -347,26 +372,11 @@ class RecommenderModel:
         ])
         # Fillers with no positive evidence are reported as popularity, not as a weak signal.
         source_of = np.where(parts.max(axis=0) > 0, parts.argmax(axis=0), 4).tolist()
-        seq_best = _best_rows(seq_part, top, slot, source_of, 1)
-        knn_best = _best_rows(knn_part, top, slot, source_of, 2)
-        als_best = self._best_als_rows(rows, weights, top) if 3 in source_of else []
         items = self.item_ids
-        out: list[Candidate] = []
-        for j, (item, source) in enumerate(zip(top.tolist(), source_of)):
-            if source == 0:
-                src, reason = SOURCE_SESSION, "you viewed this recently"
-            elif source == 1:
-                src, reason = SOURCE_SEQUENCE, self._reason(rows, kinds, _visit_row(visit_index, seq_best[j]),
-                                                            self._sequence_prefix)
-            elif source == 2:
-                src, reason = SOURCE_ITEM_KNN, self._reason(rows, kinds, _visit_row(visit_index, knn_best[j]),
-                                                            "because you viewed")
-            elif source == 3:
-                src, reason = SOURCE_ALS, self._reason(rows, kinds, als_best[j], "because you viewed")
-            else:
-                src, reason = SOURCE_POPULARITY, "popular"
-            out.append(Candidate(item_id=items[item], score=float(top_total[j]), reason=reason, source=src))
-        return out
+        return Ranking(
+            [items[i] for i in top.tolist()], top_total.tolist(), [_SOURCES[s] for s in source_of],
+            _Evidence(self, rows, weights, kinds, visit_index, seq_part, knn_part, top, source_of),
+        )
 
     def _fold_in(self, rows: npt.NDArray[np.int64], weights: FloatVec) -> npt.NDArray[np.float32]:
         """The visitor's factor vector from the session/history items.
@@ -384,19 +394,6 @@ class RecommenderModel:
         b = factors.T @ (1.0 + confidence)
         return np.linalg.solve(a, b).astype(np.float32)
 
-    def _reason(self, rows: npt.NDArray[np.int64], kinds: npt.NDArray[np.int8], best: int, prefix: str) -> str:
-        if best < 0:
-            return "popular"
-        if kinds[best] == _KIND_IN_VIEW:
-            return "similar to the item in view"
-        return f"{prefix} {self.item_ids[int(rows[best])]}"
-
-    def _best_als_rows(self, rows: npt.NDArray[np.int64], weights: FloatVec, top: npt.NDArray[np.intp]) -> list[int]:
-        if self.item_factors is None:
-            return [-1] * top.size
-        affinity = (self.item_factors[rows] @ self.item_factors[top].T) * weights[:, None]  # (m, k)
-        return [int(b) for b in affinity.argmax(axis=0).tolist()]
-
 
 class _Scratch:
     """Catalog-sized buffers reused by one thread's requests; every request leaves them clean."""
@@ -404,6 +401,114 @@ class _Scratch:
     def __init__(self, n_items: int) -> None:
         self.mask = np.zeros(n_items, dtype=bool)  # candidate membership
         self.slot = np.full(n_items, -1, dtype=np.int32)  # item -> candidate position, -1: none
+
+
+_SOURCES = (SOURCE_SESSION, SOURCE_SEQUENCE, SOURCE_ITEM_KNN, SOURCE_ALS, SOURCE_POPULARITY)
+
+
+class _Reasons(Protocol):
+    def reasons(self, positions: Sequence[int]) -> list[str]: ...
+
+
+class Ranking:
+    """One request's ranked items, best first. Reasons are written only for the positions
+    asked for: a page shows fewer items than the scorer ranks (exclusions, diversity), and
+    explaining all of them cost a quarter of the scorer's time."""
+
+    __slots__ = ("_explain", "item_ids", "scores", "sources")
+
+    def __init__(self, item_ids: list[str], scores: list[float], sources: list[str], explain: _Reasons) -> None:
+        self.item_ids = item_ids
+        self.scores = scores
+        self.sources = sources
+        self._explain = explain
+
+    @classmethod
+    def of(cls, candidates: Sequence[Candidate]) -> Ranking:
+        """A ranking whose reasons are already written (popularity lists)."""
+        return cls([c.item_id for c in candidates], [c.score for c in candidates], [c.source for c in candidates],
+                   _Written([c.reason for c in candidates]))
+
+    def reasons(self, positions: Sequence[int]) -> list[str]:
+        return self._explain.reasons(positions)
+
+    def candidates(self, positions: Sequence[int]) -> list[Candidate]:
+        reasons = self.reasons(positions)
+        return [Candidate(item_id=self.item_ids[j], score=self.scores[j], reason=reason, source=self.sources[j])
+                for j, reason in zip(positions, reasons)]
+
+
+class _Written:
+    __slots__ = ("_reasons",)
+
+    def __init__(self, reasons: list[str]) -> None:
+        self._reasons = reasons
+
+    def reasons(self, positions: Sequence[int]) -> list[str]:
+        return [self._reasons[j] for j in positions]
+
+
+class _Evidence:
+    """What one scored request needs to explain its items: the inputs, the neighbour parts
+    and each ranked item's strongest component (0 seen, 1 sequence, 2 knn, 3 ALS, 4 popular)."""
+
+    __slots__ = ("kinds", "knn_part", "model", "rows", "seq_part", "source_of", "top", "visit_index", "weights")
+
+    def __init__(
+        self, model: RecommenderModel, rows: npt.NDArray[np.int64], weights: FloatVec, kinds: npt.NDArray[np.int8],
+        visit_index: npt.NDArray[np.intp], seq_part: _Part | None, knn_part: _Part | None,
+        top: npt.NDArray[np.intp], source_of: list[int],
+    ) -> None:
+        self.model = model
+        self.rows = rows
+        self.weights = weights
+        self.kinds = kinds
+        self.visit_index = visit_index
+        self.seq_part = seq_part
+        self.knn_part = knn_part
+        self.top = top
+        self.source_of = source_of
+
+    def reasons(self, positions: Sequence[int]) -> list[str]:
+        # Each item's reason depends on that item alone, so explaining a subset gives the
+        # same reasons as explaining the whole ranking.
+        if not len(positions):
+            return []
+        model = self.model
+        top = self.top[np.asarray(positions, dtype=np.intp)]
+        source_of = [self.source_of[j] for j in positions]
+        slot = model._scratch().slot
+        seq_best = _best_rows(self.seq_part, top, slot, source_of, 1)
+        knn_best = _best_rows(self.knn_part, top, slot, source_of, 2)
+        als_best = self._best_als_rows(top) if 3 in source_of else []
+        visit_index = self.visit_index
+        out: list[str] = []
+        for j, source in enumerate(source_of):
+            if source == 0:
+                out.append("you viewed this recently")
+            elif source == 1:
+                out.append(self._reason(_visit_row(visit_index, seq_best[j]), model._sequence_prefix))
+            elif source == 2:
+                out.append(self._reason(_visit_row(visit_index, knn_best[j]), "because you viewed"))
+            elif source == 3:
+                out.append(self._reason(als_best[j], "because you viewed"))
+            else:
+                out.append("popular")
+        return out
+
+    def _reason(self, best: int, prefix: str) -> str:
+        if best < 0:
+            return "popular"
+        if self.kinds[best] == _KIND_IN_VIEW:
+            return "similar to the item in view"
+        return f"{prefix} {self.model.item_ids[int(self.rows[best])]}"
+
+    def _best_als_rows(self, top: npt.NDArray[np.intp]) -> list[int]:
+        factors = self.model.item_factors
+        if factors is None:
+            return [-1] * top.size
+        affinity = (factors[self.rows] @ factors[top].T) * self.weights[:, None]  # (m, k)
+        return [int(b) for b in affinity.argmax(axis=0).tolist()]
 
 
 # A neighbour part of one request: the visit's (m, K) neighbour ids, their contributions

@@ -41,6 +41,7 @@ import bisect
 import hashlib
 import math
 import random
+from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Final, Literal
@@ -50,6 +51,7 @@ import msgspec
 from personalize.domain.decisions import OfferCandidate
 from personalize.offers.catalog import Catalog, CompiledOffer, NamedRule
 from personalize.offers.contact import ContactState
+from personalize.offers.rules import Rule
 
 NO_OFFER: Final = None
 HOLDOUT: Final = "holdout"
@@ -203,7 +205,7 @@ def _rule_failures(
     failed: list[str],
     passed: list[NamedRule],
     evaluate_all: bool,
-    memo: dict[int, bool],
+    memo: dict[Rule, bool],
 ) -> None:
     """Evaluate the offer's rules, appending to ``failed`` / ``passed``."""
     for named in compiled.rules:
@@ -215,9 +217,9 @@ def _rule_failures(
         else:
             # Catalogs repeat rules across offers; identical rules are one object (interned
             # at compile), so each is evaluated once per decision.
-            ok = memo.get(id(rule))
+            ok = memo.get(rule)
             if ok is None:
-                ok = memo[id(rule)] = rule.passes(facts)
+                ok = memo[rule] = rule.passes(facts)
             if ok:
                 passed.append(named)
             else:
@@ -290,24 +292,27 @@ def arbitrate(
     )
     candidates = [no_offer.candidate]
     eligible = [no_offer]
-    memo: dict[int, bool] = {}
+    memo: dict[Rule, bool] = {}
+    # Bound once: this loop runs for every offer of the catalog on every decision.
+    contact_blocked = contact.blocked if contact is not None else {}
+    global_reasons = contact.global_reasons if contact is not None else ()
+    append = candidates.append
     for compiled, static, shared in _gate_plan(catalog, now, channel, marketing, holdout):
-        offer_id = compiled.offer.id
+        offer = compiled.offer
         contact_reasons: tuple[str, ...] = ()
-        if contact is not None and (contact.global_reasons or offer_id in contact.blocked):
-            contact_reasons = contact.reasons(offer_id)
+        if global_reasons or offer.id in contact_blocked:
+            contact_reasons = global_reasons + tuple(contact_blocked.get(offer.id, ()))  # ContactState.reasons
         if shared is not None and not contact_reasons and not evaluate_all:
-            candidates.append(shared)
+            append(shared)
             continue
         failed = [*static, *contact_reasons]
         passed: list[NamedRule] = []
         # A policy-blocked offer's rules are only evaluated on request (complete logs).
         if not failed or evaluate_all:
             _rule_failures(compiled, facts, personalized, failed, passed, evaluate_all, memo)
-        offer = compiled.offer
         if failed:
             # Priority only matters for eligible offers; skipping it halves a big catalog's cost.
-            candidates.append(OfferCandidate(offer_id=offer.id, eligible=False, failed=failed))
+            append(OfferCandidate(offer_id=offer.id, eligible=False, failed=failed))
             continue
         propensity = propensity_of(compiled, facts, personalized)
         weight = _context_weight(compiled, context) if offer.context_weights else 1.0
@@ -318,7 +323,7 @@ def arbitrate(
             value=offer.store_value,
             priority=propensity * offer.store_value * weight * offer.lever,
         )
-        candidates.append(candidate)
+        append(candidate)
         eligible.append(_Scored(compiled, candidate, passed, weight))
     probs = policy_probabilities([s.candidate.priority for s in eligible], policy)
     for s, p in zip(eligible, probs, strict=True):
@@ -360,10 +365,8 @@ def explain(
             blocked = candidates[1:]
             if not blocked:
                 return "no offer: the catalog is empty"
-            reasons: dict[str, int] = {}
-            for cand in blocked:
-                for reason in cand.failed[:1]:
-                    reasons[reason] = reasons.get(reason, 0) + 1
+            # Counter counts in C and keeps first-seen order, so ties rank as before.
+            reasons = Counter(cand.failed[0] for cand in blocked if cand.failed)
             top = ", ".join(
                 f"{r} ({n})" for r, n in sorted(reasons.items(), key=lambda kv: -kv[1])[:3]
             )

@@ -1,7 +1,7 @@
 """The decision use case: what to show this visitor on this page view.
 
 Path of one decision (the whole of it is in this file, store/decision_io.py and the
-model's ``recommend``):
+model's ``rank``):
   1. one pipelined read: profile, session, history, purchases, cart, shown-counters,
      batch scores, contact-policy state, offer budgets (and live popularity when no
      model is loaded);
@@ -32,13 +32,13 @@ import redis.asyncio as aioredis
 from msgspec import Meta
 
 from personalize.clock import Clock
-from personalize.domain.decisions import DecisionContext, DecisionRecord, RecommendedItem
+from personalize.domain.decisions import DecisionContext, DecisionRecord, OfferCandidate, RecommendedItem
 from personalize.domain.events import Channel, Id, PageType, ShortText
 from personalize.domain.facts import build_facts, session_with_totals
 from personalize.domain.profile import ProfileView, build_profile, cart_item_ids, consent_given
 from personalize.domain.state_ops import parse_item_entry
 from personalize.metrics import DECISIONS, REDIS_ERRORS
-from personalize.ml.model import Candidate, RecommenderModel
+from personalize.ml.model import Candidate, Ranking, RecommenderModel
 from personalize.offers.arbitration import ConsentFlags, ExplorationPolicy, OfferDecision, arbitrate, in_holdout
 from personalize.offers.catalog import Catalog
 from personalize.offers.contact import budget_counts_from_values, budget_keys_to_read, contact_state_from_fields
@@ -295,7 +295,8 @@ class DecideService:
             ranked = inputs.popular_in_category if req.page.category and inputs.popular_in_category else inputs.popular
             reason = "popular in category" if ranked is inputs.popular_in_category and ranked else "popular"
             n = len(ranked)
-            cands = [Candidate(item_id=i, score=round(1.0 - r / max(n, 1), 6), reason=reason, source="popularity") for r, i in enumerate(ranked)]
+            rankings = [Ranking.of([Candidate(item_id=i, score=round(1.0 - r / max(n, 1), 6), reason=reason, source="popularity")
+                                    for r, i in enumerate(ranked)])]
             fallback = "no_model"
         else:
             if personalized:
@@ -309,13 +310,13 @@ class DecideService:
             model_category = category_filter if category_filter in model.categories else None
             if category_filter is not None and model_category is None:
                 want = max(want, 200)
-            cands = model.recommend(session_items, history, in_view=in_view, n=want, exclude=exclude,
-                                    allow_seen=req.allow_seen, category=model_category)
+            rankings = [model.rank(session_items, history, in_view=in_view, n=want, exclude=exclude,
+                                   allow_seen=req.allow_seen, category=model_category)]
             if not session_items and not history and req.page.category and category_filter is None:
                 in_category = model.popular(want, category=req.page.category, exclude=exclude)
                 if in_category:
-                    cands = in_category + cands
-            fallback = None if any(c.source != "popularity" for c in cands) else "popularity"
+                    rankings.insert(0, Ranking.of(in_category))
+            fallback = None if any(s != "popularity" for r in rankings for s in r.sources) else "popularity"
             if not personalized:
                 fallback = "no_personalization_consent"
 
@@ -327,35 +328,44 @@ class DecideService:
 
         cap = req.max_per_category or max(2, math.ceil(req.count * 0.4))
         shown = inputs.shown
-        scored: list[tuple[float, Candidate, str | None]] = []
+        # (score, ranking, position in it, category); reasons are written for the chosen only.
+        scored: list[tuple[float, int, int, str | None]] = []
         seen_ids: set[str] = set()
-        for c in cands:
-            item = c.item_id
-            if item in exclude or item in oos or item in seen_ids:
-                continue
-            cat = category_of(item)
-            if category_filter is not None and cat != category_filter:
-                continue
-            seen_ids.add(item)
-            shows = shown.get(item, 0)
-            score = c.score * (REPEAT_DEMOTION ** (shows - REPEAT_FREE_SHOWS)) if shows > REPEAT_FREE_SHOWS else c.score
-            scored.append((score, c, cat))
+        for r, ranking in enumerate(rankings):
+            for j, (item, score) in enumerate(zip(ranking.item_ids, ranking.scores)):
+                if item in exclude or item in oos or item in seen_ids:
+                    continue
+                cat = category_of(item)
+                if category_filter is not None and cat != category_filter:
+                    continue
+                seen_ids.add(item)
+                shows = shown.get(item, 0)
+                if shows > REPEAT_FREE_SHOWS:
+                    score *= REPEAT_DEMOTION ** (shows - REPEAT_FREE_SHOWS)
+                scored.append((score, r, j, cat))
         scored.sort(key=lambda sc: -sc[0])
         per_category: dict[str | None, int] = {}
-        out: list[ItemOut] = []
-        overflow: list[tuple[float, Candidate, str | None]] = []
-        for score, c, cat in scored:
+        chosen: list[tuple[float, int, int, str | None]] = []
+        overflow: list[tuple[float, int, int, str | None]] = []
+        for entry in scored:
+            cat = entry[3]
             if cat is not None and per_category.get(cat, 0) >= cap:
-                overflow.append((score, c, cat))
+                overflow.append(entry)
                 continue
             per_category[cat] = per_category.get(cat, 0) + 1
-            out.append(ItemOut(item_id=c.item_id, score=round(score, 6), reason=c.reason, source=c.source, category=cat))
-            if len(out) == req.count:
+            chosen.append(entry)
+            if len(chosen) == req.count:
                 break
-        for score, c, cat in overflow:  # a short list beats an empty one: fill past the cap last
-            if len(out) >= req.count:
-                break
-            out.append(ItemOut(item_id=c.item_id, score=round(score, 6), reason=c.reason, source=c.source, category=cat))
+        chosen.extend(overflow[: req.count - len(chosen)])  # a short list beats an empty one: past the cap last
+        reasons: dict[tuple[int, int], str] = {}
+        for r, ranking in enumerate(rankings):
+            positions = [j for _, rr, j, _ in chosen if rr == r]
+            reasons.update(zip(((r, j) for j in positions), ranking.reasons(positions)))
+        out = [
+            ItemOut(item_id=rankings[r].item_ids[j], score=round(score, 6), reason=reasons[r, j],
+                    source=rankings[r].sources[j], category=cat)
+            for score, r, j, cat in chosen
+        ]
         return out, fallback
 
     def _arbitrate(
@@ -392,8 +402,11 @@ class DecideService:
         without_offer = record
         with_offer = None
         if decision is not None:
-            logged = [c for c in decision.candidates if c.eligible or c.offer_id is None][:50]
-            blocked = [c for c in decision.candidates if not c.eligible][:50]
+            logged: list[OfferCandidate] = []
+            blocked: list[OfferCandidate] = []
+            for c in decision.candidates:  # one pass over ~200 candidates
+                (logged if c.eligible or c.offer_id is None else blocked).append(c)
+            logged, blocked = logged[:50], blocked[:50]
             common = {"candidates": logged + blocked, "policy_version": decision.policy_version, "holdout": decision.holdout}
             no_offer_p = next((c.probability for c in decision.candidates if c.offer_id is None), 1.0)
             without_offer = msgspec.structs.replace(record, probability=no_offer_p if decision.offer is None else 1.0, **common)
