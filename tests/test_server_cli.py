@@ -3,6 +3,7 @@ driven over HTTP on loopback, plus the import commands against it."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import subprocess
@@ -24,7 +25,7 @@ def start_server(data_dir: Path, port: int) -> subprocess.Popen[bytes]:
     env.update(PERSONALIZE_DATA_DIR=str(data_dir), PERSONALIZE_PORT=str(port), PERSONALIZE_WORKERS="2",
                PERSONALIZE_MODELS_DIR=str(data_dir / "models"), PERSONALIZE_LOG_LEVEL="WARNING")
     proc = subprocess.Popen([sys.executable, "-m", "personalize.cli.main", "serve"], env=env,
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True)
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
         if proc.poll() is not None:
@@ -48,6 +49,10 @@ def stop_server(proc: subprocess.Popen[bytes]) -> None:
     except subprocess.TimeoutExpired:
         proc.kill()
         proc.wait(timeout=5)
+    # The server runs in its own process group: whatever a slow shutdown left behind
+    # (a granian worker, the embedded redis-server) goes with it, not into the next test.
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(proc.pid, signal.SIGKILL)
     if proc.stdout is not None:
         proc.stdout.close()
 
