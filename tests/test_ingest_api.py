@@ -37,6 +37,22 @@ async def test_duplicates_are_not_applied_twice(redis_url: str, redis_sync: redi
         assert redis_sync.xlen("pz:stream:events") == 1
 
 
+async def test_dedup_window_is_at_least_the_dedup_ttl(redis_url: str, redis_sync: redis.Redis) -> None:
+    clock = ManualClock(NOW)
+    async with api_client(redis_url, clock=clock, dedup_ttl_s=4 * 3600) as api:  # windows of 1 h
+        e = pv("v-dd", "i1")
+        assert (await api.post("/v1/events", json={"events": [e]})).json()["accepted"] == 1
+        clock.advance(4 * 3600 - 1)  # just inside the dedup TTL, four windows later
+        assert (await api.post("/v1/events", json={"events": [e]})).json()["duplicates"] == 1
+        clock.advance(3600 + 2)  # past 1.25x the TTL: forgotten, applied again
+        assert (await api.post("/v1/events", json={"events": [e]})).json()["accepted"] == 1
+        profile = (await api.get("/v1/profiles/v-dd", params={"anonymous": True})).json()
+        assert profile["product_views"] == 2
+    # one hash per window, each with a TTL (no key per event)
+    buckets = list(redis_sync.scan_iter("pz:dd:*"))
+    assert buckets and all(0 < redis_sync.ttl(b) <= 5 * 3600 + 60 for b in buckets)
+
+
 async def test_purchase_counted_once_per_order_even_with_new_event_id(redis_url: str, redis_sync: redis.Redis) -> None:
     async with api_client(redis_url) as api:
         order = event("purchase", user_id="u1", session_id="s1", order_id="o-1", total=30.0, shipping_fee=0.0,
@@ -112,22 +128,50 @@ async def test_identity_merge_happens_once(redis_url: str, redis_sync: redis.Red
 
 
 async def test_session_ttl_expires(redis_url: str, redis_sync: redis.Redis) -> None:
-    async with api_client(redis_url, session_ttl_s=1) as api:
+    clock = ManualClock(NOW)
+    async with api_client(redis_url, clock=clock, session_ttl_s=100) as api:
         await api.post("/v1/events", json={"events": [pv("v2", "i1", session="short")]})
-        assert (await api.get("/v1/sessions/short", params={"anonymous_id": "v2"})).status_code == 200
-        await asyncio.sleep(2.2)
+        r = await api.get("/v1/sessions/short", params={"anonymous_id": "v2"})
+        assert r.status_code == 200 and r.json()["expires_in_s"] == 100
+        # the key's own TTL bounds memory: session TTL plus a slack of at most 300 s
+        assert 100 < redis_sync.ttl("pz:{c:a:v2}:s:short") <= 100 + 16
+        clock.advance(101)
         r = await api.get("/v1/sessions/short", params={"anonymous_id": "v2"})
         assert r.status_code == 404 and r.json()["error"] == "not_found"
         # the long-lived profile stays
         assert (await api.get("/v1/profiles/v2", params={"anonymous": True})).json()["product_views"] == 1
+        # the same session id after the end starts a new session: counts begin again
+        await api.post("/v1/events", json={"events": [pv("v2", "i2", session="short")]})
+        s = (await api.get("/v1/sessions/short", params={"anonymous_id": "v2"})).json()
+        assert s["counts_by_type"] == {"product_view": 1} and [i["item_id"] for i in s["recent_items"]] == ["i2"]
+        assert (await api.get("/v1/profiles/v2", params={"anonymous": True})).json()["sessions"] == 2
 
 
 async def test_sliding_ttl_is_refreshed_by_activity(redis_url: str, redis_sync: redis.Redis) -> None:
-    async with api_client(redis_url, session_ttl_s=100) as api:
+    clock = ManualClock(NOW)
+    async with api_client(redis_url, clock=clock, session_ttl_s=100) as api:
         await api.post("/v1/events", json={"events": [pv("v3", "i1", session="slide")]})
-        redis_sync.expire("pz:{c:a:v3}:s:slide", 5)
+        clock.advance(80)
         await api.post("/v1/events", json={"events": [pv("v3", "i2", session="slide")]})
-        assert redis_sync.ttl("pz:{c:a:v3}:s:slide") > 90
+        clock.advance(80)  # 160 s after the first event, 80 s after the last
+        s = (await api.get("/v1/sessions/slide", params={"anonymous_id": "v3"})).json()
+        assert s["expires_in_s"] == 20 and [i["item_id"] for i in s["recent_items"]] == ["i2", "i1"]
+        clock.advance(21)
+        assert (await api.get("/v1/sessions/slide", params={"anonymous_id": "v3"})).status_code == 404
+
+
+async def test_session_keys_ttl_is_refreshed_lazily(redis_url: str, redis_sync: redis.Redis) -> None:
+    clock = ManualClock(NOW)
+    key = "pz:{c:a:v4}:s:lazy"
+    async with api_client(redis_url, clock=clock, session_ttl_s=100) as api:  # slack: 16 s
+        await api.post("/v1/events", json={"events": [pv("v4", "i1", session="lazy")]})
+        redis_sync.expire(key, 50)
+        clock.advance(10)  # within the slack: no EXPIRE for this event
+        await api.post("/v1/events", json={"events": [pv("v4", "i2", session="lazy")]})
+        assert redis_sync.ttl(key) <= 50
+        clock.advance(10)  # 20 s since the TTL was set: refreshed
+        await api.post("/v1/events", json={"events": [pv("v4", "i3", session="lazy")]})
+        assert redis_sync.ttl(key) > 100
 
 
 async def test_parallel_batches_for_one_customer_give_exact_counts(redis_url: str, redis_sync: redis.Redis) -> None:

@@ -47,7 +47,7 @@ def apply_session_ops(
                 await runtime.client.hset(runtime.keys.profile(f"u:{user}"), mapping=profile)  # type: ignore[arg-type]
             result = await runtime.ingest.ingest(events)
             assert result.accepted == len(events), result
-            state = await runtime.profiles.session(f"u:{user}", sid)
+            state = await runtime.profiles.session(f"u:{user}", sid, runtime.clock.now())
             customer = await runtime.profiles.customer(f"u:{user}")
             return session_with_totals(state.fields), customer.profile
         finally:

@@ -108,7 +108,7 @@ async def get_session(
         _validated_id(anonymous_id, "anonymous_id") if anonymous_id else None,
     )
     deadline = runtime.settings.redis_timeout_ms
-    session = await with_deadline(runtime.profiles.session(cid, sid), deadline)
+    session = await with_deadline(runtime.profiles.session(cid, sid, runtime.clock.now()), deadline)
     if not session.fields:
         raise ApiError(404, "not_found", f"no live session {sid!r} for this customer (expired or never seen)")
     customer = await with_deadline(runtime.profiles.customer(cid), deadline)
@@ -119,7 +119,7 @@ async def get_session(
         customer_id=cid,
         first_seen=float(f["first_ts"]) if "first_ts" in f else None,
         last_seen=float(f["last_ts"]) if "last_ts" in f else None,
-        expires_in_s=session.ttl_s,
+        expires_in_s=round(session.expires_in_s),
         events=sum(int(v) for k, v in f.items() if k.startswith("n:")),
         counts_by_type={k[2:]: int(v) for k, v in f.items() if k.startswith("n:")},
         page_types={k[3:]: int(v) for k, v in session_with_totals(f).items() if k.startswith("pt:") and int(v)},

@@ -80,11 +80,9 @@ def popularity_increments(event: ev.BaseEvent) -> list[tuple[str, str | None, fl
 def _touch_item(
     item_id: str, event_type: str, weight: float, ts: float, sid: str | None, cfg: OpSettings
 ) -> list[Op]:
-    entry = item_entry(item_id, event_type, weight, ts)
-    ops: list[Op] = [("LPUSHT", "history", entry, cfg.history_items_per_customer)]
-    if sid:
-        ops.append(("LPUSHT", f"session_items:{sid}", entry, cfg.recent_items_per_session))
-    return ops
+    # ITEM: one entry pushed on the customer's history and, in a session, the session's items.
+    return [("ITEM", "history", f"session_items:{sid}" if sid else None, item_entry(item_id, event_type, weight, ts),
+             cfg.history_items_per_customer, cfg.recent_items_per_session)]
 
 
 def ops_for_event(event: ev.BaseEvent, cfg: OpSettings) -> list[Op]:

@@ -128,12 +128,13 @@ class DecideService:
         decision_stream_maxlen: int,
         policy: OfferPolicyConfig,
         rng: random.Random | None = None,
+        session_ttl_s: int = 1800,
     ) -> None:
         self._client = client
         self._keys = keys
         self._clock = clock
         self._catalog_cache = catalog_cache
-        self._store = DecisionStore(conn, keys)
+        self._store = DecisionStore(conn, keys, session_ttl_s=session_ttl_s)
         self._read_timeout_ms = read_timeout_ms
         self._write_timeout_ms = write_timeout_ms
         self._stream_maxlen = decision_stream_maxlen
@@ -274,7 +275,7 @@ class DecideService:
         popular_n = 0 if model is not None else req.count * 4 + 20
         category = req.category or req.page.category
         inputs = await with_deadline(
-            self._store.read(cid, req.session_id, popular_n=popular_n, category=category),
+            self._store.read(cid, req.session_id, now, popular_n=popular_n, category=category),
             self._read_timeout_ms,
         )
         # Budgets are global counters: read by the refresher every poll, not per decision.

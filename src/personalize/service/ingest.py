@@ -7,6 +7,7 @@ Valid events of a batch are applied even when others are rejected.
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import re
 from collections.abc import Sequence
@@ -209,7 +210,8 @@ class IngestService:
                 continue
             cid = customer_id(event.user_id, event.anonymous_id)
             event_json = _encoder.encode(event)
-            fingerprint = hashlib.blake2b(event_json, digest_size=12).hexdigest()
+            # 16 characters (the script's msgpack has no binary type)
+            fingerprint = base64.b64encode(hashlib.blake2b(event_json, digest_size=12).digest()).decode()
             if (cid, event.event_id) in seen_in_batch:
                 # The same id twice in one batch: the first one wins, like across batches.
                 same = seen_in_batch[(cid, event.event_id)] == fingerprint
@@ -242,14 +244,14 @@ class IngestService:
         # A script cut off by the deadline still completes in Redis; the client's retry is
         # then answered "duplicate" for what was applied, so nothing is counted twice.
         timeout = self._settings.redis_timeout_ms + len(pending)
-        snapshots = await self._link_identities(pending)
+        snapshots = await self._link_identities(pending, now)
         for p in pending:
             p.ops = ops_for_event(p.event, self._op_settings)
             snap = snapshots.get(p.index)
             if snap is not None:
                 p.ops += merge_ops(snap, p.event.session_id, self._op_settings)
         batches = _group(pending)
-        outcomes = await with_deadline(self._writer.apply(batches), timeout)
+        outcomes = await with_deadline(self._writer.apply(batches, now), timeout)
         redirected: list[_Pending] = []
         for batch, outcome in zip(batches, outcomes, strict=True):
             if outcome.redirect_to is not None:
@@ -263,17 +265,17 @@ class IngestService:
             _record(batch, outcome.results or [], results)
         if redirected:
             batches = _group(redirected, check_alias=False)
-            outcomes = await with_deadline(self._writer.apply(batches), timeout)
+            outcomes = await with_deadline(self._writer.apply(batches, now), timeout)
             for batch, outcome in zip(batches, outcomes, strict=True):
                 _record(batch, outcome.results or [], results)
 
-    async def _link_identities(self, pending: list[_Pending]) -> dict[int, VisitorSnapshot]:
+    async def _link_identities(self, pending: list[_Pending], now: float) -> dict[int, VisitorSnapshot]:
         identifies = [p for p in pending if isinstance(p.event, ev.Identify)]
         if not identifies:
             return {}
         links = await with_deadline(
             self._identity.link_many(
-                [(customer_id(None, p.event.anonymous_id), p.customer, p.event.session_id) for p in identifies]
+                [(customer_id(None, p.event.anonymous_id), p.customer, p.event.session_id) for p in identifies], now
             ),
             self._settings.redis_timeout_ms + len(identifies),
         )

@@ -58,6 +58,7 @@ class Runtime:
         decide_conn = MultiplexedConnection(settings.redis_url, stall_s=max(settings.redis_timeout_ms * 4 / 1000, 2.0))
         decide = DecideService(
             client, decide_conn, keys, clock, catalog_cache,
+            session_ttl_s=settings.session_ttl_s,
             read_timeout_ms=settings.redis_decide_timeout_ms,
             write_timeout_ms=settings.redis_timeout_ms,
             decision_stream_maxlen=settings.decision_stream_maxlen,
@@ -74,8 +75,8 @@ class Runtime:
             clock=clock,
             client=client,
             keys=keys,
-            ingest=IngestService(writer, IdentityStore(client, keys), settings, clock, popularity),
-            profiles=ProfileStore(client, keys),
+            ingest=IngestService(writer, IdentityStore(client, keys, settings.session_ttl_s), settings, clock, popularity),
+            profiles=ProfileStore(client, keys, settings.session_ttl_s),
             catalog=catalog,
             catalog_cache=catalog_cache,
             decide=decide,

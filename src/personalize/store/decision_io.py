@@ -1,6 +1,6 @@
 """Redis I/O of a decision: one pipelined read of everything a decision needs, one write.
 
-Read: profile, session (hash + recent items), history, purchased set, cart, shown-counters,
+Read: profile, session (counters and recent items, one hash), history, purchased set, cart, shown-counters,
 batch scores, contact-policy hash, alias, and, when asked, live popularity lists.
 Write: the decision record (stream), shown-counters, the customer's latest decision.
 """
@@ -17,6 +17,7 @@ from redis.exceptions import ResponseError
 
 from personalize.store.keys import Keys
 from personalize.store.resp import Command, MultiplexedConnection, pack
+from personalize.store.sessions import session_alive, split_session
 
 
 def _hash(flat: list[str]) -> dict[str, str]:
@@ -65,9 +66,13 @@ def _raise_errors(replies: list[Any]) -> None:
 
 
 class DecisionStore:
-    def __init__(self, conn: MultiplexedConnection, keys: Keys, history_items: int = 50, session_items: int = 20) -> None:
+    def __init__(
+        self, conn: MultiplexedConnection, keys: Keys, history_items: int = 50, session_items: int = 20,
+        session_ttl_s: int = 1800,
+    ) -> None:
         self._conn = conn
         self._keys = keys
+        self._session_ttl_s = session_ttl_s
         self._history_items = history_items
         self._session_items = session_items
 
@@ -75,14 +80,13 @@ class DecisionStore:
         await self._conn.aclose()
 
     async def read(
-        self, cid: str, session_id: str | None, popular_n: int = 0, category: str | None = None
+        self, cid: str, session_id: str | None, now: float, popular_n: int = 0, category: str | None = None
     ) -> DecisionInputs:
-        """Everything for one decision in one round trip."""
+        """Everything for one decision in one round trip (an ended session reads as empty)."""
         k = self._keys
         cmds: list[Command] = [("HGETALL", k.profile(cid))]
         if session_id:
             cmds.append(("HGETALL", k.session(cid, session_id)))
-            cmds.append(("LRANGE", k.session_items(cid, session_id), 0, self._session_items - 1))
         cmds += [
             ("LRANGE", k.history(cid), 0, self._history_items - 1),
             ("SMEMBERS", k.purchased(cid)),
@@ -99,13 +103,16 @@ class DecisionStore:
         replies = await self._conn.execute(pack(cmds), len(cmds))
         _raise_errors(replies)
         if not session_id:
-            replies[1:1] = [[], []]
-        profile, session, items, history, purchased, cart, shown, scores, contacts, alias = replies[:10]
-        popular = replies[10] if popular_n else []
-        popular_cat = replies[11] if popular_n and category else []
+            replies[1:1] = [[]]
+        profile, session, history, purchased, cart, shown, scores, contacts, alias = replies[:9]
+        popular = replies[9] if popular_n else []
+        popular_cat = replies[10] if popular_n and category else []
+        session_fields, items = split_session(_hash(session), self._session_items)
+        if session_fields and not session_alive(session_fields, now, self._session_ttl_s):
+            session_fields, items = {}, []
         return DecisionInputs(
             profile=_hash(profile),
-            session=_hash(session),
+            session=session_fields,
             session_items=items,
             history=history,
             purchased=set(purchased),

@@ -97,6 +97,8 @@ class EmbeddedRedis:
             "--save", "",
             "--daemonize", "no",
             "--loglevel", "warning",
+            # Expired dedup windows are single big hashes: free them off the main thread.
+            "--lazyfree-lazy-expire", "yes",
             "--logfile", str((self.data_dir / "redis.log").resolve()),
         ]
         if not self.port or len(str(self.socket_path)) <= 100:

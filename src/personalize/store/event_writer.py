@@ -1,35 +1,41 @@
-"""Apply per-customer operation lists to Redis: one EVALSHA per customer, all pipelined.
+"""Apply per-customer operation lists to Redis: one script call for a whole batch.
 
 Maps the domain's logical keys to real keys (store/keys.py) and KEYS indexes, packs
-the operations with msgpack, and runs store/lua/apply_events.lua, which also logs the
-applied events as one stream entry (store/event_log.py).
+the operations into one flat msgpack token stream, and runs store/lua/apply_events.lua,
+which checks each event's id against the dedup buckets, applies the operations and logs
+the applied events as one stream entry (store/event_log.py).
 """
 
 from __future__ import annotations
 
-from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 import msgspec
 import redis.asyncio as aioredis
 from redis.commands.core import AsyncScript
 
 from personalize.domain.state_ops import Op
-from personalize.store.event_log import batch_entry, entry_piece
+from personalize.store.event_log import entry_piece
 from personalize.store.keys import Keys
 from personalize.store.scripts import lua_source
+from personalize.store.sessions import session_slack_s
 
 APPLIED, DUPLICATE, CONFLICT = 1, 0, 2
+DEDUP_BUCKETS = 5  # windows read per batch: an id is remembered for 4 to 5 windows
 
 _encoder = msgspec.msgpack.Encoder()
 
-# Hash operations and the positions of the fields they read or write (prefetched by HMGET).
-_HASH_FIELDS: dict[str, tuple[int, ...]] = {
-    "HINCR": (2,), "HINCRF": (2,), "HSET": (2,), "HSETNX": (2,), "HMAX": (2,), "HMIN": (2,),
-    "HDEL": (2,), "HLATEST": (2, 4), "HDECRDEL": (2, 3),
+# Domain command -> (script opcode, positions of hash fields the op reads or writes,
+# which are prefetched by one HMGET per hash). See store/lua/apply_events.lua.
+_OPCODES: dict[str, tuple[str, tuple[int, ...]]] = {
+    "IFNEW": ("IF", ()), "HINCR": ("HI", (2,)), "HINCRF": ("HI", (2,)), "HSET": ("HS", (2,)),
+    "HSETNX": ("HSNX", (2,)), "HMAX": ("HMAX", (2,)), "HMIN": ("HMIN", (2,)), "HLATEST": ("HL", (2, 4)),
+    "HDECRDEL": ("HDD", (2, 3)), "HDEL": ("HD", (2,)), "LPUSHT": ("LP", ()), "SADD": ("SA", ()),
+    "SETNX": ("SNX", ()),
 }
-
+_SESSION_FIELDS = ("seen_at", "ttl_at", "ic", "icap")
 
 _C = "\x00"  # a stand-in customer id for deriving key templates
 
@@ -64,8 +70,9 @@ class EventWriter:
         self._keys = keys
         self._stream_maxlen = stream_maxlen
         self._session_ttl_s = session_ttl_s
+        self._session_slack_s = session_slack_s(session_ttl_s)
         self._cart_ttl_s = cart_ttl_s
-        self._dedup_ttl_s = dedup_ttl_s
+        self._dedup_window_s = max(1, dedup_ttl_s // (DEDUP_BUCKETS - 1))
         # Per-customer key templates taken from store/keys.py once: the tag, then a suffix.
         tag, arg = keys.tag(_C), "\x01"
         self._fixed = {
@@ -78,100 +85,135 @@ class EventWriter:
         }
         self._templates: dict[str, tuple[str, str]] = {
             name: _split(method(_C, arg)[len(tag):], arg)
-            for name, method in (("session", keys.session), ("session_items", keys.session_items), ("merged", keys.merged))
+            for name, method in (("session", keys.session), ("merged", keys.merged))
         }
-        self._dedup_infix = keys.dedup(_C, "")[len(tag):]
         self._script: AsyncScript = client.register_script(lua_source("apply_events"))
         self._client = client
 
-    def _pack(self, batches: Sequence[CustomerBatch]) -> tuple[list[str], bytes, bytes]:
-        """KEYS, the script's msgpack argument and the stream entry for these batches.
+    def dedup_buckets(self, now: float) -> tuple[list[str], int]:
+        """The dedup bucket keys to read at ``now`` (newest first) and the newest one's
+        remaining lifetime in seconds: an id written in window w is checked until window
+        w + 4 ends, i.e. for at least the dedup TTL and at most 1.25 times it."""
+        width = self._dedup_window_s
+        window = int(now // width)
+        keys = [self._keys.dedup_bucket(window - k) for k in range(DEDUP_BUCKETS)]
+        return keys, int((window + DEDUP_BUCKETS) * width - now) + 60
 
-        Hot path (~100 events per call): keys are built from per-customer templates,
-        and each customer's keys are distinct from every other customer's, so only
-        logical names are cached, per customer.
+    def _pack(self, batches: Sequence[CustomerBatch], now: float) -> tuple[list[str], bytes, bytes]:
+        """KEYS, the script's token stream and the stream entry for these batches.
+
+        Hot path (~100 events per call, written for few Python calls per op): keys are built
+        from per-customer templates (each customer's keys are distinct from every other
+        customer's, so only logical names are cached, per customer) and the ops are
+        flattened into one list of scalars.
         """
-        key_list: list[str] = []
-        append_key = key_list.append
-        prefetch: defaultdict[int, set[str]] = defaultdict(set)
-        expires: dict[int, int] = {}
-        customers = []
+        buckets, bucket_ttl = self.dedup_buckets(now)
+        key_list: list[str] = [self._keys.event_stream, *buckets]
+        prefetch: dict[int, set[str]] = {}
+        sessions: list[int] = []
+        expires: list[int] = []  # key, seconds, ...
+        dedup_fields: list[str] = []
+        fingerprints: list[str] = []
+        positions: list[int] = []  # first, last offset of each event's piece in the entry
+        aliases: list[int] = []  # customer number, alias key
+        body: list[Any] = []  # customer records with their ops
         pieces: list[bytes] = []
         offset = 2  # 1-based offset of the next piece in the stream entry (after its "[")
-        session_ttl, cart_ttl = self._session_ttl_s, self._cart_ttl_s
-        hash_fields, fixed, templates = _HASH_FIELDS, self._fixed, self._templates
-        tag_of, dedup_infix = self._keys.tag, self._dedup_infix
-        for batch in batches:
+        opcodes, fixed = _OPCODES, self._fixed
+        session_before, session_after = self._templates["session"]
+        tag_of = self._keys.tag
+        cart_ttl = self._cart_ttl_s
+
+        for number, batch in enumerate(batches, 1):
             customer = batch.customer
             tag = tag_of(customer)
             resolved: dict[str, int] = {}
-            packed_events = []
+
+            def key(logical: str) -> int:
+                """KEYS index (1-based) of a logical key, allocated on first use."""
+                name, _, arg = logical.partition(":")
+                if name == "session" or name == "session_items":  # one hash: its items are a ring in it
+                    key_list.append(tag + session_before + arg + session_after)
+                    i = resolved["session:" + arg] = resolved["session_items:" + arg] = len(key_list)
+                    sessions.append(i)
+                    prefetch[i] = set(_SESSION_FIELDS)
+                    return i
+                suffix = fixed.get(logical)
+                if suffix is None:
+                    before, after = self._templates[name]
+                    suffix = before + arg + after
+                key_list.append(tag + suffix)
+                i = resolved[logical] = len(key_list)
+                if logical == "cart":
+                    expires.extend((i, cart_ttl))
+                return i
+
+            if batch.check_alias:
+                aliases += (number, key("alias"))
+            body.append(len(batch.events))
             for event_id, fingerprint, ops, event_json in batch.events:
-                packed_ops = []
+                body.append(len(ops))
                 for op in ops:
-                    cmd, logical = op[0], op[1]
-                    if logical is None:
-                        packed_ops.append((cmd, 0, *op[2:]))
-                        continue
-                    i = resolved.get(logical)
-                    if i is None:
-                        suffix = fixed.get(logical)
-                        if suffix is None:
-                            name, _, arg = logical.partition(":")
-                            before, after = templates[name]
-                            suffix = before + arg + after
-                            if name.startswith("session"):
-                                expires[len(key_list) + 1] = session_ttl
-                        elif logical == "cart":
-                            expires[len(key_list) + 1] = cart_ttl
-                        append_key(tag + suffix)
-                        i = resolved[logical] = len(key_list)  # Lua is 1-based
+                    cmd = op[0]
                     if cmd == "TOUCH":
                         # ("TOUCH", "profile", session logical key | None, type, ts, sid)
+                        pk = resolved.get("profile") or key("profile")
                         counter = "n:" + op[3]
-                        prefetch[i].update(("first_ts", "last_ts", counter, "sessions"))
-                        si = 0
-                        skey = op[2]
-                        if skey is not None:
-                            si = resolved.get(skey, 0)
-                            if not si:
-                                _, _, sid = skey.partition(":")
-                                before, after = templates["session"]
-                                append_key(tag + before + sid + after)
-                                si = resolved[skey] = len(key_list)
-                                expires[si] = session_ttl
-                            prefetch[si].update(("first_ts", "last_ts", counter))
-                        packed_ops.append(("TOUCH", i, si, counter, op[4], op[5]))
-                        continue
-                    fields = hash_fields.get(cmd)
-                    if fields is not None:
-                        wanted = prefetch[i]
-                        for position in fields:
-                            wanted.add(op[position])
-                    packed_ops.append((cmd, i, *op[2:]))
+                        wanted = prefetch.get(pk)
+                        if wanted is None:
+                            wanted = prefetch[pk] = {"first_ts", "last_ts", "sessions"}
+                        wanted.add(counter)
+                        sk = 0
+                        if op[2] is not None:
+                            sk = resolved.get(op[2]) or key(op[2])
+                            prefetch[sk].update(("first_ts", "last_ts", counter))
+                        body += ("T", pk, sk, counter, repr(op[4]), op[5])  # ts as text: see the script
+                    elif cmd == "ITEM":
+                        # ("ITEM", "history", session items logical key | None, entry, hmax, smax)
+                        hk = resolved.get("history") or key("history")
+                        si = 0 if op[2] is None else (resolved.get(op[2]) or key(op[2]))
+                        body += ("IT", hk, si, op[3], op[4], op[5])
+                    elif op[1] is None:
+                        body += (opcodes[cmd][0], *op[2:])
+                    else:
+                        ki = resolved.get(op[1]) or key(op[1])
+                        if cmd == "LPUSHT" and ki in prefetch and op[1].startswith("session_items:"):
+                            body += ("RP", ki, op[2], op[3])  # the session's ring (merges)
+                            continue
+                        code, fields = opcodes[cmd]
+                        if fields:
+                            wanted = prefetch.get(ki)
+                            if wanted is None:
+                                wanted = prefetch[ki] = set()
+                            for position in fields:
+                                wanted.add(op[position])
+                        body += (code, ki, *op[2:])
                 piece = entry_piece(customer, event_json)
                 pieces.append(piece)
                 end = offset + len(piece)
-                append_key(tag + dedup_infix + event_id)
-                packed_events.append((len(key_list), fingerprint, packed_ops, offset, end - 1))
+                dedup_fields.append(customer + " " + event_id)
+                fingerprints.append(fingerprint)
+                positions += (offset, end - 1)
                 offset = end + 1  # the comma
-            alias_i = 0
-            if batch.check_alias:
-                append_key(tag + fixed["alias"])
-                alias_i = len(key_list)
-            customers.append((alias_i, packed_events))
-        append_key(self._keys.event_stream)
-        payload = _encoder.encode((
-            self._dedup_ttl_s,
-            customers,
-            list(expires.items()),
-            [(i, *fields) for i, fields in prefetch.items()],
-            len(key_list),
-            self._stream_maxlen,
-        ))
-        return key_list, payload, batch_entry(pieces)
+        tokens: list[Any] = [repr(now), self._stream_maxlen, DEDUP_BUCKETS, bucket_ttl, self._session_ttl_s,
+                             self._session_slack_s, len(prefetch)]
+        for ki, wanted in prefetch.items():
+            tokens += (ki, len(wanted), *wanted)
+        tokens.append(len(sessions))
+        tokens += sessions
+        tokens.append(len(expires) // 2)
+        tokens += expires
+        tokens.append(len(aliases) // 2)
+        tokens += aliases
+        tokens.append(len(dedup_fields))
+        tokens += dedup_fields
+        tokens += fingerprints
+        tokens += positions
+        tokens.append(len(batches))
+        tokens += body
+        return key_list, _encoder.encode(tokens), b"[" + b",".join(pieces) + b"]"
 
-    async def apply(self, batches: Sequence[CustomerBatch]) -> list[BatchOutcome]:
+    async def apply(self, batches: Sequence[CustomerBatch], now: float) -> list[BatchOutcome]:
         """Apply every customer's events in one script call: one round trip, atomic.
 
         Single-Redis layout. On Redis Cluster the batches would be grouped by hash slot
@@ -179,7 +221,7 @@ class EventWriter:
         """
         if not batches:
             return []
-        key_list, payload, entry = self._pack(batches)
+        key_list, payload, entry = self._pack(batches, now)
         reply = await self._script(keys=key_list, args=[payload, entry])
         outcomes = []
         for entry in reply:

@@ -10,6 +10,7 @@ from redis.commands.core import AsyncScript
 from personalize.domain.merge import VisitorSnapshot
 from personalize.store.keys import Keys
 from personalize.store.scripts import lua_source
+from personalize.store.sessions import session_alive, split_session
 
 
 def _s(x: bytes | str) -> str:
@@ -21,13 +22,15 @@ def _pairs(flat: list[bytes]) -> dict[str, str]:
 
 
 class IdentityStore:
-    def __init__(self, client: aioredis.Redis, keys: Keys) -> None:
+    def __init__(self, client: aioredis.Redis, keys: Keys, session_ttl_s: int = 1800) -> None:
         self._client = client
         self._keys = keys
+        self._session_ttl_s = session_ttl_s
         self._script: AsyncScript = client.register_script(lua_source("link_alias"))
 
-    async def link_many(self, links: Sequence[tuple[str, str, str | None]]) -> list[VisitorSnapshot | None]:
-        """For each (visitor, user, session_id): set the alias and return the visitor's state.
+    async def link_many(self, links: Sequence[tuple[str, str, str | None]], now: float) -> list[VisitorSnapshot | None]:
+        """For each (visitor, user, session_id): set the alias and return the visitor's state
+        (an ended session is not part of it).
 
         None when the visitor was already linked to a different user (not merged again).
         """
@@ -38,8 +41,7 @@ class IdentityStore:
             await self._script(
                 keys=[
                     k.alias(visitor), k.profile(visitor), k.session(visitor, sid),
-                    k.session_items(visitor, sid), k.cart(visitor), k.history(visitor),
-                    k.purchased(visitor),
+                    k.cart(visitor), k.history(visitor), k.purchased(visitor),
                 ],
                 args=[user],
                 client=pipe,
@@ -50,15 +52,17 @@ class IdentityStore:
             if int(reply[0]) == 0:
                 out.append(None)
                 continue
+            session, items = split_session(_pairs(reply[2]))
+            live = session_alive(session, now, self._session_ttl_s)
             out.append(
                 VisitorSnapshot(
                     anonymous_customer=visitor,
                     profile=_pairs(reply[1]),
-                    session=_pairs(reply[2]),
-                    session_items=[_s(x) for x in reply[3]],
-                    cart=_pairs(reply[4]),
-                    history=[_s(x) for x in reply[5]],
-                    purchased=[_s(x) for x in reply[6]],
+                    session=session if live else {},
+                    session_items=items if live else [],
+                    cart=_pairs(reply[3]),
+                    history=[_s(x) for x in reply[4]],
+                    purchased=[_s(x) for x in reply[5]],
                 )
             )
         return out

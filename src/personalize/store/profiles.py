@@ -8,6 +8,7 @@ from dataclasses import dataclass
 import redis.asyncio as aioredis
 
 from personalize.store.keys import Keys
+from personalize.store.sessions import session_expires_in, split_session
 
 
 def decode_hash(raw: Mapping[bytes, bytes]) -> dict[str, str]:
@@ -26,13 +27,14 @@ class CustomerState:
 class SessionState:
     fields: dict[str, str]
     items: list[str]  # newest first
-    ttl_s: int  # -2 when the session does not exist
+    expires_in_s: float  # seconds until the session ends (0 when it is over or unknown)
 
 
 class ProfileStore:
-    def __init__(self, client: aioredis.Redis, keys: Keys) -> None:
+    def __init__(self, client: aioredis.Redis, keys: Keys, session_ttl_s: int = 1800) -> None:
         self._client = client
         self._keys = keys
+        self._session_ttl_s = session_ttl_s
 
     async def customer(self, cid: str) -> CustomerState:
         k = self._keys
@@ -49,14 +51,14 @@ class ProfileStore:
             alias=alias.decode() if alias else None,
         )
 
-    async def session(self, cid: str, session_id: str) -> SessionState:
+    async def session(self, cid: str, session_id: str, now: float) -> SessionState:
+        """The session as a sliding TTL would have left it: empty once it has ended."""
         k = self._keys
-        pipe = self._client.pipeline(transaction=False)
-        pipe.hgetall(k.session(cid, session_id))
-        pipe.lrange(k.session_items(cid, session_id), 0, -1)
-        pipe.ttl(k.session(cid, session_id))
-        fields, items, ttl = await pipe.execute()
-        return SessionState(fields=decode_hash(fields), items=[x.decode() for x in items], ttl_s=int(ttl))
+        fields, items = split_session(decode_hash(await self._client.hgetall(k.session(cid, session_id))))
+        left = session_expires_in(fields, now, self._session_ttl_s)
+        if left is None:
+            return SessionState(fields={}, items=[], expires_in_s=0.0)
+        return SessionState(fields=fields, items=items, expires_in_s=left)
 
     async def set_traits(self, cid: str, traits: Mapping[str, str], now: float) -> None:
         mapping: dict[str, str] = {}

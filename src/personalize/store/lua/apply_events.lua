@@ -1,12 +1,19 @@
 -- Apply a batch of events for one or more customers atomically, each event at most once.
 --
--- KEYS: every key the operations touch (customers' hash-tagged keys and the event stream;
---       see README "Redis Cluster" for grouping by slot).
--- ARGV[1]: msgpack {dedup_ttl_s, customers, expires, prefetch, stream_key_index, stream_maxlen}
---   customers[c] = {alias_key_index (0 = none), events}
---   events[i]    = {dedup_key_index, fingerprint, ops, first, last}
---   expires[j]   = {key_index, seconds}      sliding TTLs, applied once at the end
---   prefetch[j]  = {key_index, field, ...}   every hash field the ops may touch
+-- KEYS[1]: the event stream; KEYS[2 .. 1+B]: the dedup buckets, newest first (hashes
+--   "<customer> <event_id>" -> fingerprint, one per time window; see store/keys.py);
+--   then every per-customer key the operations touch (hash-tagged; README "Redis Cluster").
+-- ARGV[1]: one flat msgpack array of scalars (a token stream: nested tables cost ~4x more
+--   to unpack here), read front to back by the cursor ``i``:
+--     now (string), stream_maxlen, B, bucket_ttl (s), session_ttl, session_slack
+--     P, then P prefetch records: key, nfields, field...     (every hash field the ops read)
+--     S, then S session keys                                 (logical TTL, see below)
+--     X, then X expire records: key, seconds                 (carts: refreshed per batch)
+--     A, then A alias records: customer number, alias key    (visitors that may be merged)
+--     E, then E dedup fields, E fingerprints, E (first, last) stream-entry offsets
+--     C, then C customer records: n_events, then per event: n_ops, then the ops,
+--        each an opcode and a fixed number of arguments (ARITY)
+--   (keys are KEYS indexes; numbers are numbers; ops are store/event_writer.py's codes)
 -- ARGV[2]: the stream entry for all events, "[" piece "," piece ... "]" (store/event_log.py);
 --   ARGV[2]:sub(first, last) is one event's piece. The applied events are appended as ONE
 --   entry: ARGV[2] itself when all were applied, else the applied pieces joined the same way.
@@ -16,10 +23,22 @@
 --
 -- Why a cache: a redis.call costs a few microseconds of script overhead, more than most
 -- commands themselves. Each hash is read once (HMGET of the prefetched fields), every
--- operation runs on the in-script copy, and each hash is written back once (HSET/HDEL),
--- so an event costs ~6 calls instead of ~17. Lists are pushed once per key.
-local p = cmsgpack.unpack(ARGV[1])
-local ttl = p[1]
+-- operation runs on the in-script copy, and each hash is written back once (HSET/HDEL).
+--
+-- Sessions expire logically: a session whose ``seen_at`` (server clock of its last event)
+-- is older than session_ttl is gone (reset here, ignored by readers), exactly like a
+-- sliding Redis TTL; the key's real TTL (ttl + slack) only reclaims memory, and is
+-- refreshed when it was last set more than ``slack`` ago, not on every event.
+-- A session's recent items live in its own hash as a ring: ``ic`` items pushed so far,
+-- ``icap`` slots (fixed when the ring starts), item k in field "i<k % icap>"
+-- (store/sessions.py reads it back): one key per session, no list to push and expire
+-- besides the hash it writes anyway.
+local t = cmsgpack.unpack(ARGV[1])
+-- Timestamps arrive as strings and are stored as such: formatting a Lua number for HSET
+-- (or tostring) costs ~0.3 us each here, a sizeable share of an event's script time.
+local now_s, maxlen, nb, bucket_ttl, sttl, slack = t[1], t[2], t[3], t[4], t[5], t[6]
+local now = tonumber(now_s)
+local i = 7
 
 local cache = {}   -- key index -> {field -> value (number or string) | false}
 local dirty = {}   -- key index -> {field -> true}
@@ -29,15 +48,16 @@ local trims = {}   -- key index -> max length
 local adds = {}    -- key index -> {members...}
 local order = {}   -- key indexes with pending writes, in first-touch order
 local touched = {}
+local reset = {}   -- key index -> true: delete the key before writing (expired session)
 
-for _, pf in ipairs(p[4]) do
-  local ki = pf[1]
-  local fields = {}
-  for i = 2, #pf do fields[#fields + 1] = pf[i] end
-  local values = redis.call('HMGET', KEYS[ki], unpack(fields))
+local np = t[i]; i = i + 1
+for _ = 1, np do
+  local ki, nf = t[i], t[i + 1]
+  local values = redis.call('HMGET', KEYS[ki], unpack(t, i + 2, i + 1 + nf))
   local c = {}
-  for i, f in ipairs(fields) do c[f] = values[i] end
+  for f = 1, nf do c[t[i + 1 + f]] = values[f] end
   cache[ki] = c
+  i = i + 2 + nf
 end
 
 local function touch(ki)
@@ -67,108 +87,193 @@ local function num(v)
   return tonumber(v)
 end
 
-local function apply(ops)
+-- Sessions: reset the expired ones before any operation sees them.
+local sessions = {}
+local ns = t[i]; i = i + 1
+for s = 1, ns do
+  local sk = t[i]
+  i = i + 1
+  sessions[s] = sk
+  local sc = cache[sk]
+  local seen = num(sc.seen_at)
+  if seen and now - seen > sttl then
+    for f in pairs(sc) do sc[f] = false end
+    reset[sk] = true
+    touch(sk)
+  end
+end
+
+local slot_names = {}  -- 'i0', 'i1', ...: built once, no number formatting per push
+local function ring(sk, entry, cap)
+  local sc = cache[sk]
+  local k = num(sc.ic) or 0
+  if k == 0 then put(sk, 'icap', cap) else cap = num(sc.icap) or cap end
+  local slot = k % cap
+  local name = slot_names[slot]
+  if not name then name = 'i' .. slot; slot_names[slot] = name end
+  put(sk, name, entry)
+  put(sk, 'ic', k + 1)
+end
+
+local expires = {}
+local nx = t[i]; i = i + 1
+for x = 1, nx do expires[x] = {t[i], t[i + 1]}; i = i + 2 end
+
+local na = t[i]; i = i + 1
+local alias_keys, alias_of = {}, {}
+for a = 1, na do
+  alias_of[t[i]] = a
+  alias_keys[a] = KEYS[t[i + 1]]
+  i = i + 2
+end
+
+local ne = t[i]; i = i + 1
+local field0, fp0, pos0 = i - 1, i - 1 + ne, i - 1 + 2 * ne  -- t[field0 + e] is event e's field
+i = i + 4 * ne
+-- Seen before? One HMGET per bucket for the whole batch, newest bucket first.
+local known = {}
+for b = 1, nb do
+  local got = redis.call('HMGET', KEYS[1 + b], unpack(t, field0 + 1, field0 + ne))
+  for e = 1, ne do
+    if known[e] == nil and got[e] then known[e] = got[e] end
+  end
+end
+
+-- Number of arguments after the opcode.
+local ARITY = {T = 5, IF = 1, HI = 3, HS = 3, HSNX = 3, HMAX = 3, HMIN = 3, HL = 5, HDD = 4,
+               HD = 2, LP = 3, RP = 3, IT = 5, SA = 2, SNX = 2}
+
+-- Apply n ops starting at t[i]; returns the cursor after them.
+local function apply(n)
   local last = 0
   local skip = 0
-  for _, op in ipairs(ops) do
+  for _ = 1, n do
+    local c = t[i]
     if skip > 0 then
       skip = skip - 1
     else
-      local c, ki = op[1], op[2]
-      if c == 'TOUCH' then
-        -- {TOUCH, profile, session (0 = none), counter field ("n:<type>"), ts, session_id}
-        local pk, sk, counter, ts = ki, op[3], op[4], op[5]
+      local ki = t[i + 1]
+      if c == 'T' then
+        -- T profile session(0 = none) counter ts(string) session_id
+        local pk, sk, counter, ts_s = ki, t[i + 2], t[i + 3], t[i + 4]
+        local ts = tonumber(ts_s)
         local pc = cache[pk]
-        if (not num(pc.first_ts)) or ts < num(pc.first_ts) then put(pk, 'first_ts', ts) end
-        if (not num(pc.last_ts)) or ts > num(pc.last_ts) then put(pk, 'last_ts', ts) end
+        local first = num(pc.first_ts)
+        if (not first) or ts < first then put(pk, 'first_ts', ts_s) end
+        local latest = num(pc.last_ts)
+        if (not latest) or ts > latest then put(pk, 'last_ts', ts_s) end
         put(pk, counter, (num(pc[counter]) or 0) + 1)
         if sk > 0 then
           local sc = cache[sk]
           if not sc.first_ts then
-            put(sk, 'first_ts', ts)
+            put(sk, 'first_ts', ts_s)
             put(pk, 'sessions', (num(pc.sessions) or 0) + 1)
-            put(pk, 'last_session', op[6])
+            put(pk, 'last_session', t[i + 5])
           end
-          if ts > (num(sc.last_ts) or 0) then put(sk, 'last_ts', ts) end
+          if ts > (num(sc.last_ts) or 0) then put(sk, 'last_ts', ts_s) end
           put(sk, counter, (num(sc[counter]) or 0) + 1)
+          put(sk, 'seen_at', now_s)
         end
-      elseif c == 'IFNEW' then
-        if last ~= 1 then skip = op[3] end
-      elseif c == 'HINCR' or c == 'HINCRF' then
-        put(ki, op[3], (num(cache[ki][op[3]]) or 0) + tonumber(op[4]))
-      elseif c == 'HSET' then
-        put(ki, op[3], op[4])
-      elseif c == 'HSETNX' then
-        if cache[ki][op[3]] then last = 0 else put(ki, op[3], op[4]); last = 1 end
-      elseif c == 'HMAX' then
-        local cur, v = num(cache[ki][op[3]]), tonumber(op[4])
-        if (not cur) or v > cur then put(ki, op[3], v) end
-      elseif c == 'HMIN' then
-        local cur, v = num(cache[ki][op[3]]), tonumber(op[4])
-        if (not cur) or v < cur then put(ki, op[3], v) end
-      elseif c == 'HLATEST' then
-        -- set field=value only if this event is not older than the one that set it last
-        local t = num(cache[ki][op[5]])
-        if (not t) or t <= tonumber(op[6]) then put(ki, op[3], op[4]); put(ki, op[5], tonumber(op[6])) end
-      elseif c == 'HDECRDEL' then
-        local q = num(cache[ki][op[3]])
-        if q then
-          q = q - op[5]
-          if q <= 0 then del(ki, op[3]); del(ki, op[4]) else put(ki, op[3], q) end
-        end
-      elseif c == 'HDEL' then
-        del(ki, op[3])
-      elseif c == 'LPUSHT' then
+      elseif c == 'IT' then
+        -- IT history session(0 = none) entry history_max session_cap
         local l = pushes[ki]
         if not l then l = {}; pushes[ki] = l; touch(ki) end
-        l[#l + 1] = op[3]
-        trims[ki] = op[4]
-      elseif c == 'SADD' then
+        l[#l + 1] = t[i + 3]
+        trims[ki] = t[i + 4]
+        if t[i + 2] > 0 then ring(t[i + 2], t[i + 3], t[i + 5]) end
+      elseif c == 'RP' then
+        ring(ki, t[i + 2], t[i + 3])
+      elseif c == 'IF' then
+        if last ~= 1 then skip = ki end
+      elseif c == 'HI' then
+        local f = t[i + 2]
+        put(ki, f, (num(cache[ki][f]) or 0) + tonumber(t[i + 3]))
+      elseif c == 'HS' then
+        put(ki, t[i + 2], t[i + 3])
+      elseif c == 'HSNX' then
+        if cache[ki][t[i + 2]] then last = 0 else put(ki, t[i + 2], t[i + 3]); last = 1 end
+      elseif c == 'HMAX' then
+        local f = t[i + 2]
+        local cur, v = num(cache[ki][f]), tonumber(t[i + 3])
+        if (not cur) or v > cur then put(ki, f, t[i + 3]) end
+      elseif c == 'HMIN' then
+        local f = t[i + 2]
+        local cur, v = num(cache[ki][f]), tonumber(t[i + 3])
+        if (not cur) or v < cur then put(ki, f, t[i + 3]) end
+      elseif c == 'HL' then
+        -- set field=value only if this event is not older than the one that set it last
+        local tf = t[i + 4]
+        local old, ts = num(cache[ki][tf]), tonumber(t[i + 5])
+        if (not old) or old <= ts then put(ki, t[i + 2], t[i + 3]); put(ki, tf, t[i + 5]) end
+      elseif c == 'HDD' then
+        local qf = t[i + 2]
+        local q = num(cache[ki][qf])
+        if q then
+          q = q - t[i + 4]
+          if q <= 0 then del(ki, qf); del(ki, t[i + 3]) else put(ki, qf, q) end
+        end
+      elseif c == 'HD' then
+        del(ki, t[i + 2])
+      elseif c == 'LP' then
+        local l = pushes[ki]
+        if not l then l = {}; pushes[ki] = l; touch(ki) end
+        l[#l + 1] = t[i + 2]
+        trims[ki] = t[i + 3]
+      elseif c == 'SA' then
         local s = adds[ki]
         if not s then s = {}; adds[ki] = s; touch(ki) end
-        s[#s + 1] = op[3]
-      elseif c == 'SETNX' then
-        last = redis.call('SETNX', KEYS[ki], op[3])
+        s[#s + 1] = t[i + 2]
+      elseif c == 'SNX' then
+        last = redis.call('SETNX', KEYS[ki], t[i + 2])
       else
         error('unknown op ' .. tostring(c))
       end
     end
+    i = i + 1 + ARITY[c]
   end
 end
 
 -- Visitors already merged into a user: one MGET for every alias key of the batch.
-local alias_keys, alias_of = {}, {}
-for ci, customer in ipairs(p[2]) do
-  if customer[1] > 0 then
-    alias_keys[#alias_keys + 1] = KEYS[customer[1]]
-    alias_of[ci] = #alias_keys
-  end
-end
 local targets = {}
-if #alias_keys > 0 then targets = redis.call('MGET', unpack(alias_keys)) end
+if na > 0 then targets = redis.call('MGET', unpack(alias_keys)) end
 
+local nc = t[i]; i = i + 1
 local out = {}
-local logged = {}  -- {first, last} of each applied event's piece in ARGV[2]
-local total = 0
-for ci, customer in ipairs(p[2]) do
-  total = total + #customer[2]
+local applied = {}  -- event numbers, in order
+local e = 0
+for ci = 1, nc do
+  local n_events = t[i]
+  i = i + 1
   local target = alias_of[ci] and targets[alias_of[ci]]
-  if target then
-    out[ci] = {-1, target}
-  else
-    local res = {0}
-    for i, ev in ipairs(customer[2]) do
-      if redis.call('SET', KEYS[ev[1]], ev[2], 'NX', 'EX', ttl) then
-        apply(ev[3])
-        logged[#logged + 1] = ev
-        res[i + 1] = 1
-      elseif redis.call('GET', KEYS[ev[1]]) == ev[2] then
-        res[i + 1] = 0
-      else
-        res[i + 1] = 2
-      end
+  local res = {0}
+  if target then res = {-1, target} end
+  for r = 1, n_events do
+    e = e + 1
+    local n_ops = t[i]
+    i = i + 1
+    if target then
+      for _ = 1, n_ops do i = i + 1 + ARITY[t[i]] end
+    elseif known[e] then
+      res[r + 1] = (known[e] == t[fp0 + e]) and 0 or 2
+      for _ = 1, n_ops do i = i + 1 + ARITY[t[i]] end
+    else
+      apply(n_ops)
+      applied[#applied + 1] = e
+      res[r + 1] = 1
     end
-    out[ci] = res
+  end
+  out[ci] = res
+end
+
+-- Sessions written in this batch: refresh their keys' real TTL when it is due.
+local refresh = {}
+for _, sk in ipairs(sessions) do
+  if dirty[sk] then
+    local at = num(cache[sk].ttl_at)
+    if reset[sk] or (not at) or now - at >= slack then
+      put(sk, 'ttl_at', now_s)
+      refresh[#refresh + 1] = sk
+    end
   end
 end
 
@@ -176,12 +281,13 @@ end
 -- shortest round-trip in 7), cheaper than string.format here.
 for _, ki in ipairs(order) do
   local k = KEYS[ki]
+  if reset[ki] then redis.call('DEL', k) end
   if dirty[ki] then
     local args = {}
     for f in pairs(dirty[ki]) do args[#args + 1] = f; args[#args + 1] = cache[ki][f] end
     if #args > 0 then redis.call('HSET', k, unpack(args)) end
   end
-  if deleted[ki] then
+  if deleted[ki] and not reset[ki] then
     local fields = {}
     for f in pairs(deleted[ki]) do fields[#fields + 1] = f end
     if #fields > 0 then redis.call('HDEL', k, unpack(fields)) end
@@ -192,16 +298,20 @@ for _, ki in ipairs(order) do
   end
   if adds[ki] then redis.call('SADD', k, unpack(adds[ki])) end
 end
-for _, e in ipairs(p[3]) do
-  redis.call('EXPIRE', KEYS[e[1]], e[2])
-end
-if #logged > 0 then
+for r = 1, #refresh do redis.call('EXPIRE', KEYS[refresh[r]], sttl + slack) end
+for _, x in ipairs(expires) do redis.call('EXPIRE', KEYS[x[1]], x[2]) end
+
+if #applied > 0 then
+  local kv = {}
+  for _, a in ipairs(applied) do kv[#kv + 1] = t[field0 + a]; kv[#kv + 1] = t[fp0 + a] end
+  redis.call('HSET', KEYS[2], unpack(kv))
+  redis.call('EXPIRE', KEYS[2], bucket_ttl)  -- relative: the caller's clock may not be Redis's
   local entry = ARGV[2]
-  if #logged < total then
+  if #applied < ne then
     local parts = {}
-    for i, ev in ipairs(logged) do parts[i] = string.sub(entry, ev[4], ev[5]) end
+    for p, a in ipairs(applied) do parts[p] = string.sub(entry, t[pos0 + 2 * a - 1], t[pos0 + 2 * a]) end
     entry = '[' .. table.concat(parts, ',') .. ']'
   end
-  redis.call('XADD', KEYS[p[5]], 'MAXLEN', '~', p[6], '*', 'b', entry)
+  redis.call('XADD', KEYS[1], 'MAXLEN', '~', maxlen, '*', 'b', entry)
 end
 return out
