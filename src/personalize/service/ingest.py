@@ -189,6 +189,9 @@ class IngestService:
             history_items_per_customer=settings.history_items_per_customer,
         )
 
+    async def close(self) -> None:
+        await self._writer.close()
+
     async def ingest(self, raw_events: Sequence[Any]) -> BatchResult:
         now = self._clock.now()
         results: list[EventResult | None] = [None] * len(raw_events)

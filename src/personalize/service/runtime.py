@@ -48,14 +48,14 @@ class Runtime:
         clock = clock or SystemClock()
         client = make_async_client(settings.redis_url, settings.redis_timeout_ms)
         keys = Keys(settings.key_prefix)
+        stall_s = max(settings.redis_timeout_ms * 4 / 1000, 2.0)  # as redis-py's socket timeout
         writer = EventWriter(
-            client, keys, settings.session_ttl_s, settings.cart_ttl_s, settings.dedup_ttl_s,
-            settings.event_stream_maxlen,
+            MultiplexedConnection(settings.redis_url, stall_s=stall_s), keys, settings.session_ttl_s,
+            settings.cart_ttl_s, settings.dedup_ttl_s, settings.event_stream_maxlen,
         )
         catalog = CatalogStore(client, keys)
         catalog_cache = CatalogCache(catalog)
-        # Stalled like redis-py's socket timeout: 4x the general deadline, at least 2 s.
-        decide_conn = MultiplexedConnection(settings.redis_url, stall_s=max(settings.redis_timeout_ms * 4 / 1000, 2.0))
+        decide_conn = MultiplexedConnection(settings.redis_url, stall_s=stall_s)
         decide = DecideService(
             client, decide_conn, keys, clock, catalog_cache,
             session_ttl_s=settings.session_ttl_s,
@@ -92,5 +92,6 @@ class Runtime:
         return (time.perf_counter() - start) * 1000.0
 
     async def close(self) -> None:
+        await self.ingest.close()
         await self.decide.close()
         await self.client.aclose()
