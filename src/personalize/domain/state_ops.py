@@ -97,7 +97,7 @@ def ops_for_event(event: ev.BaseEvent, cfg: OpSettings) -> list[Op]:
     skey = f"session:{sid}" if sid else None
     # TOUCH: first/last seen and the per-type counter on the profile (and session), and a
     # new-session count; one compound op because every event does it (see the Lua).
-    ops: list[Op] = [("TOUCH", "profile", skey, type_, ts, sid or "")]
+    ops: list[Op] = [("TOUCH", "profile", skey, type_, ts)]
     if skey is not None:
         referrer = event.context.referrer if event.context else None
         if referrer:

@@ -165,7 +165,7 @@ class EventWriter:
                 for op in ops:
                     cmd = op[0]
                     if cmd == "TOUCH":
-                        # ("TOUCH", "profile", session logical key | None, type, ts, sid)
+                        # ("TOUCH", "profile", session logical key | None, type, ts)
                         pk = resolved.get("profile") or key("profile")
                         counter = "n:" + op[3]
                         wanted = prefetch.get(pk)
@@ -176,7 +176,7 @@ class EventWriter:
                         if op[2] is not None:
                             sk = resolved.get(op[2]) or key(op[2])
                             prefetch[sk].update(("first_ts", "last_ts", counter))
-                        body += ("T", pk, sk, counter, repr(op[4]), op[5])  # ts as text: see the script
+                        body += ("T", pk, sk, counter, repr(op[4]))  # ts as text: see the script
                     elif cmd == "ITEM":
                         # ("ITEM", "history", session items logical key | None, entry, hmax, smax)
                         hk = resolved.get("history") or key("history")

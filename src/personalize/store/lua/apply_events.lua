@@ -140,7 +140,7 @@ for b = 1, nb do
 end
 
 -- Number of arguments after the opcode.
-local ARITY = {T = 5, IF = 1, HI = 3, HS = 3, HSNX = 3, HMAX = 3, HMIN = 3, HL = 5, HDD = 4,
+local ARITY = {T = 4, IF = 1, HI = 3, HS = 3, HSNX = 3, HMAX = 3, HMIN = 3, HL = 5, HDD = 4,
                HD = 2, LP = 3, RP = 3, IT = 5, SA = 2, SNX = 2}
 
 -- Apply n ops starting at t[i]; returns the cursor after them.
@@ -154,7 +154,7 @@ local function apply(n)
     else
       local ki = t[i + 1]
       if c == 'T' then
-        -- T profile session(0 = none) counter ts(string) session_id
+        -- T profile session(0 = none) counter ts(string)
         local pk, sk, counter, ts_s = ki, t[i + 2], t[i + 3], t[i + 4]
         local ts = tonumber(ts_s)
         local pc = cache[pk]
@@ -168,7 +168,6 @@ local function apply(n)
           if not sc.first_ts then
             put(sk, 'first_ts', ts_s)
             put(pk, 'sessions', (num(pc.sessions) or 0) + 1)
-            put(pk, 'last_session', t[i + 5])
           end
           if ts > (num(sc.last_ts) or 0) then put(sk, 'last_ts', ts_s) end
           put(sk, counter, (num(sc[counter]) or 0) + 1)
