@@ -13,7 +13,8 @@ from personalize.domain.state_ops import Op, OpSettings
 
 FLOAT_FIELDS = frozenset({"revenue", "returned_value", "shipping_paid_total"})
 MIN_FIELDS = frozenset({"first_ts", "first_purchase_ts"})
-NEVER_ADD = frozenset({"last_session", "seen_at", "ttl_at"})  # last_session: written by older versions  # per-hash bookkeeping, never summed
+# Per-hash bookkeeping, never summed (last_session: written by older versions).
+NEVER_ADD = frozenset({"last_session", "seen_at", "ttl_at"})
 
 
 @dataclass(frozen=True, slots=True)
