@@ -31,8 +31,13 @@ Logged candidates: no-offer first, then every catalog offer in order. Ineligible
 carry ``failed`` (the policy gates that blocked them, or their first failing rule unless
 ``evaluate_all``) and priority/propensity 0: their priority is never computed.
 
-Cost: identical rule texts are compiled once and evaluated once per decision, so shared
-rules are cheap; about 0.3-0.4 ms of CPU per decision for the 200-offer synthetic catalog.
+Cost: per catalog and visitor kind (holdout, channel, consent, validity window) a plan is
+compiled once: static gates resolved, the rules still able to decide flattened into one
+``RuleSet`` (each distinct rule once; rules over the same fact share its lookup). A decision
+evaluates that set into a mask of failing rules; the mask decides every offer's fate, so the
+per-offer outcome (the logged candidates of blocked offers, which are eligible) is remembered per
+mask and only eligible offers are scored. Logs are exactly those of evaluating offer by offer
+(``tests/test_offers_plan.py`` pins it against a straightforward reference).
 """
 
 from __future__ import annotations
@@ -43,15 +48,15 @@ import math
 import random
 from collections import Counter
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
-from typing import Any, Final, Literal
+from dataclasses import dataclass, field
+from typing import Any, Final, Literal, cast
 
 import msgspec
 
 from personalize.domain.decisions import OfferCandidate
 from personalize.offers.catalog import Catalog, CompiledOffer, NamedRule
 from personalize.offers.contact import ContactState
-from personalize.offers.rules import Rule
+from personalize.offers.rules import Rule, RuleSet
 
 NO_OFFER: Final = None
 HOLDOUT: Final = "holdout"
@@ -100,6 +105,10 @@ class OfferDecision:
     candidates: list[OfferCandidate]  # no-offer first, then the catalog in order
     explanation: str
     policy_version: str
+    # The same candidates split for the decision log, each in catalog order: no-offer and the
+    # eligible offers; the blocked offers (shared between decisions: never mutate them).
+    eligible_candidates: list[OfferCandidate] = field(default_factory=list)
+    blocked_candidates: Sequence[OfferCandidate] = ()
 
     @property
     def offer_id(self) -> str | None:
@@ -152,7 +161,7 @@ class _Scored:
 
     offer: CompiledOffer | None
     candidate: OfferCandidate
-    passed: list[NamedRule]  # explained only for the winner: formatting costs more than rules
+    passed: Sequence[NamedRule]  # explained only for the winner: formatting costs more than rules
     context_weight: float = 1.0
 
 
@@ -173,59 +182,139 @@ def _static_failures(compiled: CompiledOffer, now: float, channel: str, marketin
     return tuple(failed)
 
 
-_Gate = tuple[CompiledOffer, tuple[str, ...], OfferCandidate | None]
+# One rule of an offer in a plan: its bit in the plan's failure mask, or None when it fails for
+# want of personalization consent (a personal rule of a non-personalized decision).
+_Check = tuple[int | None, NamedRule]
 
 
-def _gate_plan(catalog: Catalog, now: float, channel: str, marketing: bool, holdout: bool) -> list[_Gate]:
-    """Per offer, in catalog order: its static failures and, when there are some, the logged
-    candidate for it. Cached on the catalog per (holdout, channel, consent, time window between
-    two validity boundaries): with 200 offers, gating each one per decision cost ~0.2 ms.
-    Shared candidates are never mutated (only eligible candidates get a probability)."""
+@dataclass(frozen=True, slots=True)
+class _Entry:
+    """One catalog offer as a plan sees it."""
+
+    compiled: CompiledOffer
+    static: tuple[str, ...]  # gates failed for this visitor kind
+    shared: OfferCandidate | None  # logged when the static gates block it (its rules unread)
+    checks: tuple[_Check, ...]  # its rules in order, up to the one that must fail
+
+
+@dataclass(slots=True)
+class _Outcome:
+    """What a failure mask decides for every offer (visitors without contact-policy blocks)."""
+
+    template: list[OfferCandidate | None]  # per offer in catalog order; None: eligible
+    eligible: tuple[int, ...]  # positions of the eligible offers
+    blocked: tuple[OfferCandidate, ...]  # the ineligible offers' candidates, in catalog order
+    summary: str | None = None  # the explanation when none is eligible, made once
+
+
+def _rule_failures(checks: Sequence[_Check], failures: int, failed: list[str], evaluate_all: bool) -> None:
+    """Append the offer's failing rules to ``failed`` as evaluating them in order would: the
+    first failure decides unless ``evaluate_all``; a personal rule without personalization
+    consent fails, preceded (once) by ``consent:personalization``."""
+    for bit, named in checks:
+        if bit is None:
+            if CONSENT_PERSONALIZATION not in failed:
+                failed.append(CONSENT_PERSONALIZATION)
+            failed.append(named.label)
+        elif failures & bit:
+            failed.append(named.label)
+        if failed and not evaluate_all:
+            return  # one failure decides; the log names the first failing rule
+
+
+class _Plan:
+    """Arbitration compiled for one catalog and visitor kind (holdout, channel, consent,
+    validity window, ``evaluate_all``): static gates resolved, rules flattened into a RuleSet,
+    outcomes remembered per failure mask. Derived from an immutable catalog, cached on it."""
+
+    __slots__ = ("entries", "evaluate_all", "interned", "outcome_cap", "outcomes", "rules", "slots")
+
+    def __init__(
+        self, catalog: Catalog, now: float, channel: str, marketing: bool, holdout: bool,
+        personalized: bool, evaluate_all: bool,
+    ) -> None:
+        self.evaluate_all = evaluate_all
+        index: dict[Rule, int] = {}  # identical rules are one object (interned at compile)
+        entries: list[_Entry] = []
+        for compiled in catalog.offers.values():
+            static = _static_failures(compiled, now, channel, marketing, holdout)
+            shared = None
+            checks: list[_Check] = []
+            if static and not evaluate_all:
+                shared = OfferCandidate(offer_id=compiled.offer.id, eligible=False, failed=list(static))
+            else:
+                for named in compiled.rules:
+                    if named.rule.personal and not personalized:
+                        checks.append((None, named))
+                        if not evaluate_all:
+                            break  # it fails: later rules are never read
+                    else:
+                        checks.append((1 << index.setdefault(named.rule, len(index)), named))
+            entries.append(_Entry(compiled, static, shared, tuple(checks)))
+        self.entries = tuple(entries)
+        self.slots = {entry.compiled.offer.id: i for i, entry in enumerate(entries)}
+        self.rules = RuleSet(tuple(index)) if index else None
+        self.outcomes: dict[int, _Outcome] = {}
+        # ~1.6 kB per remembered outcome for 200 offers; bounded to ~200k references a plan.
+        self.outcome_cap = max(16, 200_000 // max(len(entries), 1))
+        self.interned: dict[tuple[int, tuple[str, ...]], OfferCandidate] = {}
+
+    def candidate(self, slot: int, failures: int, contact_reasons: tuple[str, ...]) -> OfferCandidate | None:
+        """The logged candidate of a blocked offer, None when it is eligible."""
+        entry = self.entries[slot]
+        if entry.shared is not None and not contact_reasons:
+            return entry.shared
+        failed = [*entry.static, *contact_reasons]
+        # A policy-blocked offer's rules are only evaluated on request (complete logs).
+        if not failed or self.evaluate_all:
+            _rule_failures(entry.checks, failures, failed, self.evaluate_all)
+        if not failed:
+            return None
+        if contact_reasons:  # per customer: not worth remembering
+            return OfferCandidate(offer_id=entry.compiled.offer.id, eligible=False, failed=failed)
+        key = (slot, tuple(failed))
+        shared = self.interned.get(key)
+        if shared is None:
+            shared = self.interned[key] = OfferCandidate(offer_id=entry.compiled.offer.id, eligible=False, failed=failed)
+        return shared
+
+    def outcome(self, failures: int) -> _Outcome:
+        outcome = self.outcomes.get(failures)
+        if outcome is None:
+            template = [self.candidate(slot, failures, ()) for slot in range(len(self.entries))]
+            outcome = _Outcome(
+                template,
+                tuple(slot for slot, c in enumerate(template) if c is None),
+                tuple(c for c in template if c is not None),
+            )
+            if len(self.outcomes) >= self.outcome_cap:
+                del self.outcomes[next(iter(self.outcomes))]  # the oldest
+            self.outcomes[failures] = outcome
+        return outcome
+
+
+_MAX_PLANS: Final = 64
+
+
+def _plan(
+    catalog: Catalog, now: float, channel: str, marketing: bool, holdout: bool, personalized: bool,
+    evaluate_all: bool,
+) -> _Plan:
+    """The plan for this visitor kind, cached on the catalog per (holdout, channel, consent, time
+    window between two validity boundaries, evaluate_all)."""
     cache = catalog.plans
     boundaries = cache.get("boundaries")
     if boundaries is None:
         edges = {t for c in catalog.offers.values() for t in (c.valid_from, c.valid_until) if t is not None}
         boundaries = cache["boundaries"] = sorted(edges)
-    key = (holdout, channel, marketing, bisect.bisect_right(boundaries, now))
+    key = (holdout, channel, marketing, personalized, evaluate_all, bisect.bisect_right(boundaries, now))
     plan = cache.get(key)
     if plan is None:
-        plan = []
-        for compiled in catalog.offers.values():
-            static = _static_failures(compiled, now, channel, marketing, holdout)
-            shared = OfferCandidate(offer_id=compiled.offer.id, eligible=False, failed=list(static)) if static else None
-            plan.append((compiled, static, shared))
-        cache[key] = plan
-    return plan
-
-
-def _rule_failures(
-    compiled: CompiledOffer,
-    facts: Mapping[str, Any],
-    personalized: bool,
-    failed: list[str],
-    passed: list[NamedRule],
-    evaluate_all: bool,
-    memo: dict[Rule, bool],
-) -> None:
-    """Evaluate the offer's rules, appending to ``failed`` / ``passed``."""
-    for named in compiled.rules:
-        rule = named.rule
-        if rule.personal and not personalized:
-            if CONSENT_PERSONALIZATION not in failed:
-                failed.append(CONSENT_PERSONALIZATION)
-            failed.append(named.label)
-        else:
-            # Catalogs repeat rules across offers; identical rules are one object (interned
-            # at compile), so each is evaluated once per decision.
-            ok = memo.get(rule)
-            if ok is None:
-                ok = memo[rule] = rule.passes(facts)
-            if ok:
-                passed.append(named)
-            else:
-                failed.append(named.label)
-        if failed and not evaluate_all:
-            return  # one failure decides; the log names the first failing rule
+        if len(cache) > _MAX_PLANS:  # channels come from facts: keep odd ones from piling up
+            cache.clear()
+            cache["boundaries"] = boundaries
+        plan = cache[key] = _Plan(catalog, now, channel, marketing, holdout, personalized, evaluate_all)
+    return cast(_Plan, plan)
 
 
 def policy_probabilities(priorities: Sequence[float], policy: ExplorationPolicy) -> list[float]:
@@ -283,37 +372,43 @@ def arbitrate(
     if channel is None:
         channel = str(context.get("channel") or "web")
     personalized, marketing = consent.personalization, consent.marketing
+    plan = _plan(catalog, now, channel, marketing, holdout, personalized, evaluate_all)
+    contact_blocked = contact.blocked if contact is not None else {}
+    global_reasons = contact.global_reasons if contact is not None else ()
+    # The global cap blocks every offer before its rules are read (unless evaluate_all).
+    rules = plan.rules if evaluate_all or not global_reasons else None
+    failures = rules.failures(facts) if rules is not None else 0
+    outcome: _Outcome | None = None
+    if global_reasons:
+        template: list[OfferCandidate | None] = [
+            plan.candidate(slot, failures, global_reasons + tuple(contact_blocked.get(entry.compiled.offer.id, ())))
+            for slot, entry in enumerate(plan.entries)
+        ]
+        eligible_slots: Sequence[int] = ()
+    else:
+        outcome = plan.outcome(failures)
+        template, eligible_slots = outcome.template, outcome.eligible
+        for offer_id, reasons in contact_blocked.items():  # the customer's own caps (a few offers)
+            slot = plan.slots.get(offer_id)
+            if slot is not None and reasons:
+                if outcome is not None:  # first override: copy, never touch the remembered outcome
+                    template, outcome = list(template), None
+                template[slot] = plan.candidate(slot, failures, tuple(reasons))
+        if outcome is None:
+            eligible_slots = [slot for slot in eligible_slots if template[slot] is None]
     no_offer = _Scored(
         None,
         OfferCandidate(
             offer_id=None, eligible=True, priority=catalog.no_offer_priority, propensity=1.0
         ),
-        [],
+        (),
     )
-    candidates = [no_offer.candidate]
+    candidates = [no_offer.candidate, *template]
     eligible = [no_offer]
-    memo: dict[Rule, bool] = {}
-    # Bound once: this loop runs for every offer of the catalog on every decision.
-    contact_blocked = contact.blocked if contact is not None else {}
-    global_reasons = contact.global_reasons if contact is not None else ()
-    append = candidates.append
-    for compiled, static, shared in _gate_plan(catalog, now, channel, marketing, holdout):
+    entries = plan.entries
+    for slot in eligible_slots:
+        compiled = entries[slot].compiled
         offer = compiled.offer
-        contact_reasons: tuple[str, ...] = ()
-        if global_reasons or offer.id in contact_blocked:
-            contact_reasons = global_reasons + tuple(contact_blocked.get(offer.id, ()))  # ContactState.reasons
-        if shared is not None and not contact_reasons and not evaluate_all:
-            append(shared)
-            continue
-        failed = [*static, *contact_reasons]
-        passed: list[NamedRule] = []
-        # A policy-blocked offer's rules are only evaluated on request (complete logs).
-        if not failed or evaluate_all:
-            _rule_failures(compiled, facts, personalized, failed, passed, evaluate_all, memo)
-        if failed:
-            # Priority only matters for eligible offers; skipping it halves a big catalog's cost.
-            append(OfferCandidate(offer_id=offer.id, eligible=False, failed=failed))
-            continue
         propensity = propensity_of(compiled, facts, personalized)
         weight = _context_weight(compiled, context) if offer.context_weights else 1.0
         candidate = OfferCandidate(
@@ -323,8 +418,12 @@ def arbitrate(
             value=offer.store_value,
             priority=propensity * offer.store_value * weight * offer.lever,
         )
-        append(candidate)
-        eligible.append(_Scored(compiled, candidate, passed, weight))
+        candidates[slot + 1] = candidate
+        eligible.append(_Scored(compiled, candidate, compiled.rules, weight))
+    if outcome is not None:
+        blocked = outcome.blocked
+    else:
+        blocked = tuple(c for c in template if c is not None and not c.eligible)
     probs = policy_probabilities([s.candidate.priority for s in eligible], policy)
     for s, p in zip(eligible, probs, strict=True):
         s.candidate.probability = p
@@ -332,28 +431,46 @@ def arbitrate(
     greedy_index = max(range(len(eligible)), key=lambda i: (eligible[i].candidate.priority, -i))
     chosen = eligible[chosen_index]
     explored = chosen_index != greedy_index
-    explanation = explain(chosen, eligible, candidates, facts, explored=explored, holdout=holdout)
+    if chosen.offer is None and not holdout and len(eligible) == 1 and outcome is not None:
+        if outcome.summary is None:
+            outcome.summary = _none_eligible(blocked)
+        explanation = outcome.summary
+    else:
+        explanation = explain(chosen, eligible, blocked, facts, explored=explored, holdout=holdout)
     return OfferDecision(
         offer=chosen.offer,
         probability=chosen.candidate.probability,
         explored=explored,
         holdout=holdout,
-        candidates=candidates,
+        candidates=cast(list[OfferCandidate], candidates),
         explanation=explanation,
         policy_version=f"{catalog.version}/{policy.version}",
+        eligible_candidates=[s.candidate for s in eligible],
+        blocked_candidates=blocked,
     )
+
+
+def _none_eligible(blocked: Sequence[OfferCandidate]) -> str:
+    """Why no offer: the explanation when no offer is eligible (and no holdout)."""
+    if not blocked:
+        return "no offer: the catalog is empty"
+    # Counter counts in C and keeps first-seen order, so ties rank as before.
+    reasons = Counter(cand.failed[0] for cand in blocked if cand.failed)
+    top = ", ".join(f"{r} ({n})" for r, n in sorted(reasons.items(), key=lambda kv: -kv[1])[:3])
+    return f"no offer: none of {len(blocked)} offers is eligible; first failures: {top}"
 
 
 def explain(
     chosen: _Scored,
     eligible: Sequence[_Scored],
-    candidates: Sequence[OfferCandidate],
+    blocked: Sequence[OfferCandidate],
     facts: Mapping[str, Any],
     *,
     explored: bool,
     holdout: bool,
 ) -> str:
-    """One line for people: why this candidate, which rules passed, what it beat."""
+    """One line for people: why this candidate, which rules passed, what it beat. ``blocked``:
+    the candidates of the ineligible offers."""
     c = chosen.candidate
     others = sorted(
         (s for s in eligible if s is not chosen), key=lambda s: s.candidate.priority, reverse=True
@@ -362,15 +479,7 @@ def explain(
         if holdout:
             return "no offer: customer is in the holdout group"
         if not others:
-            blocked = candidates[1:]
-            if not blocked:
-                return "no offer: the catalog is empty"
-            # Counter counts in C and keeps first-seen order, so ties rank as before.
-            reasons = Counter(cand.failed[0] for cand in blocked if cand.failed)
-            top = ", ".join(
-                f"{r} ({n})" for r, n in sorted(reasons.items(), key=lambda kv: -kv[1])[:3]
-            )
-            return f"no offer: none of {len(blocked)} offers is eligible; first failures: {top}"
+            return _none_eligible(blocked)  # every offer is blocked
         best = others[0]
         name = best.offer.offer.name if best.offer else "?"
         text = f"no offer: priority {c.priority:.2f} beat {name} {best.candidate.priority:.2f}"
