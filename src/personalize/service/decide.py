@@ -32,7 +32,7 @@ import redis.asyncio as aioredis
 from msgspec import Meta
 
 from personalize.clock import Clock
-from personalize.domain.decisions import DecisionContext, DecisionRecord, OfferCandidate, RecommendedItem
+from personalize.domain.decisions import DecisionContext, DecisionRecord, RecommendedItem
 from personalize.domain.events import Channel, Id, PageType, ShortText
 from personalize.domain.facts import build_facts, session_with_totals
 from personalize.domain.profile import ProfileView, build_profile, cart_item_ids, consent_given
@@ -399,23 +399,7 @@ class DecideService:
         self, cid: str, decision_id: str, record: DecisionRecord, decision: OfferDecision | None,
         shown: Sequence[str], now: float,
     ) -> OfferOut | None:
-        without_offer = record
-        with_offer = None
-        if decision is not None:
-            logged: list[OfferCandidate] = []
-            blocked: list[OfferCandidate] = []
-            for c in decision.candidates:  # one pass over ~200 candidates
-                (logged if c.eligible or c.offer_id is None else blocked).append(c)
-            logged, blocked = logged[:50], blocked[:50]
-            common = {"candidates": logged + blocked, "policy_version": decision.policy_version, "holdout": decision.holdout}
-            no_offer_p = next((c.probability for c in decision.candidates if c.offer_id is None), 1.0)
-            without_offer = msgspec.structs.replace(record, probability=no_offer_p if decision.offer is None else 1.0, **common)
-            if decision.offer is not None:
-                o = decision.offer.offer
-                with_offer = msgspec.structs.replace(
-                    record, offer_id=o.id, offer_kind=o.kind, offer_value=float(o.value),
-                    probability=decision.probability, explored=decision.explored, **common,
-                )
+        without_offer, with_offer = _decision_records(record, decision)
         offered = with_offer is not None and decision is not None and decision.offer is not None
         script = None
         if offered:
@@ -449,6 +433,30 @@ class DecideService:
 
 
 _json = msgspec.json.Encoder()
+LOGGED_CANDIDATES = 50  # of each kind: no-offer and eligible offers; blocked offers
+
+
+def _decision_records(record: DecisionRecord, decision: OfferDecision | None) -> tuple[DecisionRecord, DecisionRecord | None]:
+    """The decision record as logged without the offer and, when one is chosen, with it (the
+    write script keeps one, depending on the reservation). Candidates: no-offer and the eligible
+    offers, then the blocked ones, the first ``LOGGED_CANDIDATES`` of each in catalog order. The
+    arbitration hands them over already split, and they are encoded once for both records
+    (``msgspec.Raw``: the same bytes as encoding the list in each)."""
+    if decision is None:
+        return record, None
+    eligible = decision.eligible_candidates
+    candidates = msgspec.Raw(_json.encode([*eligible[:LOGGED_CANDIDATES], *decision.blocked_candidates[:LOGGED_CANDIDATES]]))
+    common = {"candidates": candidates, "policy_version": decision.policy_version, "holdout": decision.holdout}
+    no_offer_p = eligible[0].probability if eligible else 1.0  # no-offer is always first
+    without_offer = msgspec.structs.replace(record, probability=no_offer_p if decision.offer is None else 1.0, **common)
+    if decision.offer is None:
+        return without_offer, None
+    o = decision.offer.offer
+    with_offer = msgspec.structs.replace(
+        record, offer_id=o.id, offer_kind=o.kind, offer_value=float(o.value),
+        probability=decision.probability, explored=decision.explored, **common,
+    )
+    return without_offer, with_offer
 _EMPTY = DecisionInputs({}, {}, [], [], set(), {}, {}, {}, {}, None, [], [])
 
 
