@@ -151,7 +151,18 @@ def blocked_reasons(
     budget: tuple[int, int] | None = None,
 ) -> list[str]:
     """Per-offer reasons (not the global cap); ``get`` maps field name -> raw value."""
-    day, week = day_stamp(now), week_stamp(now)
+    return _blocked_reasons(policy, get, offer_id, now, day_stamp(now), week_stamp(now), budget)
+
+
+def _blocked_reasons(
+    policy: EffectivePolicy,
+    get: Mapping[str, bytes | str | None],
+    offer_id: str,
+    now: float,
+    day: str,
+    week: str,
+    budget: tuple[int, int] | None,
+) -> list[str]:
     reasons: list[str] = []
     o = offer_id
     imp = _int(get.get(f"imp:{o}")) if _text(get.get(f"impd:{o}")) == day else 0
@@ -183,7 +194,7 @@ def blocked_reasons(
 
 
 def contact_state_from_fields(
-    fields: Mapping[bytes | str, bytes | str | None] | Sequence[bytes | str | None],
+    fields: Mapping[bytes, bytes | str | None] | Mapping[str, bytes | str | None] | Sequence[bytes | str | None],
     catalog: Catalog,
     now: float,
     *,
@@ -204,18 +215,21 @@ def contact_state_from_fields(
         }
     else:
         get = dict(zip(contact_fields_to_read(ids), fields, strict=True))
-    day = day_stamp(now)
+    # The UTC day and ISO week once per customer (formatting them is the costly part), and only
+    # when a counter needs them: most visitors have no contact record at all.
+    day = day_stamp(now) if ids or get.get("alld") is not None else ""  # "" never matches None
     offers_today = _int(get.get("all")) if _text(get.get("alld")) == day else 0
     global_reasons = (
         (CAP_GLOBAL,) if offers_today >= catalog.contact_defaults.max_offers_per_day else ()
     )
     blocked: dict[str, tuple[str, ...]] = {}
+    week = week_stamp(now) if ids else ""
     for offer_id in ids:
         compiled = catalog.offers.get(offer_id)
         if compiled is None:
             continue
         budget = budgets.get(offer_id, (0, 0)) if budgets is not None else None
-        reasons = blocked_reasons(compiled.policy, get, offer_id, now, budget)
+        reasons = _blocked_reasons(compiled.policy, get, offer_id, now, day, week, budget)
         if reasons:
             blocked[offer_id] = tuple(reasons)
     return ContactState(blocked=blocked, global_reasons=global_reasons, offers_today=offers_today)
