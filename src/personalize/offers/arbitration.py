@@ -311,10 +311,33 @@ def _plan(
     plan = cache.get(key)
     if plan is None:
         if len(cache) > _MAX_PLANS:  # channels come from facts: keep odd ones from piling up
+            reads = cache.get("reads")
             cache.clear()
             cache["boundaries"] = boundaries
+            if reads is not None:
+                cache["reads"] = reads
         plan = cache[key] = _Plan(catalog, now, channel, marketing, holdout, personalized, evaluate_all)
     return cast(_Plan, plan)
+
+
+def facts_read(catalog: Catalog) -> dict[str, frozenset[str]]:
+    """Per group of facts, the fields the catalog's rules and propensity expressions can read
+    (``{"profile": {"orders", "segments"}, "cart": {"value"}, ...}``), so facts builders compute
+    only those. Scores are read whole (``propensity_key`` names one); context weights read the
+    context. Cached on the catalog."""
+    reads = catalog.plans.get("reads")
+    if reads is None:
+        fields: dict[str, set[str]] = {}
+        for compiled in catalog.offers.values():
+            rules = [named.rule for named in compiled.rules]
+            if compiled.propensity_expr is not None:
+                rules.append(compiled.propensity_expr)
+            for rule in rules:
+                for name in rule.names:
+                    group, _, rest = name.partition(".")
+                    fields.setdefault(group, set()).add(rest.partition(".")[0])
+        reads = catalog.plans["reads"] = {group: frozenset(f) for group, f in fields.items()}
+    return cast(dict[str, frozenset[str]], reads)
 
 
 def policy_probabilities(priorities: Sequence[float], policy: ExplorationPolicy) -> list[float]:

@@ -39,7 +39,7 @@ from personalize.domain.profile import ProfileView, build_profile, cart_item_ids
 from personalize.domain.state_ops import parse_item_entry
 from personalize.metrics import DECISIONS, REDIS_ERRORS
 from personalize.ml.model import Candidate, Ranking, RecommenderModel
-from personalize.offers.arbitration import ConsentFlags, ExplorationPolicy, OfferDecision, arbitrate, in_holdout
+from personalize.offers.arbitration import ConsentFlags, ExplorationPolicy, OfferDecision, arbitrate, facts_read, in_holdout
 from personalize.offers.catalog import Catalog
 from personalize.offers.contact import budget_counts_from_values, budget_keys_to_read, contact_state_from_fields
 from personalize.reports.experiments import Experiment, Variant, assign, assignment_unit
@@ -374,8 +374,12 @@ class DecideService:
         exploration: ExplorationPolicy,
     ) -> OfferDecision:
         scores: dict[str, float] = {k: v for k, v in profile.propensities.items() if isinstance(v, float)}
-        session = session_with_totals(inputs.session, profile.cart.value)
+        # Facts only for what the catalog's rules read; the session totals are folded in while
+        # reading the stored hash unless the purchase model wants the hash with totals itself.
+        reads = facts_read(offers)
+        session, raw_session = inputs.session, True
         if self.purchase_propensity is not None and personalized:
+            session, raw_session = session_with_totals(inputs.session, profile.cart.value), False
             try:
                 scores["p_purchase"] = float(self.purchase_propensity.predict_from_session(session, inputs.profile))
             except Exception:  # noqa: BLE001 - a broken score must not break the decision
@@ -385,11 +389,12 @@ class DecideService:
             item = {"in_stock": req.page.item_id not in self._catalog_cache.out_of_stock,
                     "category": self._catalog_cache.categories.get(req.page.item_id)}
         context = {"page_type": req.page.type, "channel": req.channel, "item_id": req.page.item_id, "category": req.page.category}
-        facts = build_facts(profile, session, context, scores, item, personalized)
+        facts = build_facts(profile, session, context, scores, item, personalized, reads=reads, raw_session=raw_session)
         # Only offers this customer has a contact record for (or whose budget ran out) can be
         # blocked by the policy; checking the other 200 per decision cost milliseconds.
-        touched = {name.split(":", 1)[1] for name in inputs.contacts if ":" in name}
-        ids = [o for o in touched | self.exhausted_offers if o in offers.offers]
+        contacts = inputs.contacts
+        touched = {name.split(":", 1)[1] for name in contacts if ":" in name} if contacts else set()
+        ids = [o for o in touched | self.exhausted_offers if o in offers.offers] if touched or self.exhausted_offers else []
         contact = contact_state_from_fields(inputs.contacts, offers, now, offer_ids=ids, budgets=budgets)
         consent = ConsentFlags(personalization=personalized, marketing=profile.consent.marketing is True)
         return arbitrate(offers, facts, now=now, rng=self._rng, policy=exploration, channel=req.channel,
