@@ -102,17 +102,35 @@ class OfferDecision:
     probability: float  # of the chosen candidate under the policy
     explored: bool  # the chosen candidate is not the greedy one
     holdout: bool
-    candidates: list[OfferCandidate]  # no-offer first, then the catalog in order
     explanation: str
     policy_version: str
-    # The same candidates split for the decision log, each in catalog order: no-offer and the
-    # eligible offers; the blocked offers (shared between decisions: never mutate them).
-    eligible_candidates: list[OfferCandidate] = field(default_factory=list)
-    blocked_candidates: Sequence[OfferCandidate] = ()
+    # The candidates as the decision log takes them, each part in catalog order: no-offer and the
+    # eligible offers; the blocked offers. A tuple of blocked offers is shared by every decision
+    # with the same outcome (never mutate it or its candidates; consumers may memoize what they
+    # derive from it by identity); a list was made for this decision alone.
+    eligible_candidates: list[OfferCandidate]
+    blocked_candidates: Sequence[OfferCandidate]
+    # ``candidates`` is built from these on first use: per offer in catalog order, None where
+    # eligible; the eligible offers' positions.
+    _template: Sequence[OfferCandidate | None] = field(default=(), repr=False, compare=False)
+    _eligible_slots: Sequence[int] = field(default=(), repr=False, compare=False)
+    _candidates: list[OfferCandidate] | None = field(default=None, repr=False, compare=False)
 
     @property
     def offer_id(self) -> str | None:
         return self.offer.id if self.offer else None
+
+    @property
+    def candidates(self) -> list[OfferCandidate]:
+        """No-offer first, then every catalog offer in order. Built on first use: the decision
+        path only needs the split above, and filling 200 references into a list per decision
+        touches 200 shared objects (cache misses cost more than the copy)."""
+        if self._candidates is None:
+            out: list[OfferCandidate | None] = [self.eligible_candidates[0], *self._template]
+            for slot, candidate in zip(self._eligible_slots, self.eligible_candidates[1:], strict=True):
+                out[slot + 1] = candidate
+            object.__setattr__(self, "_candidates", out)
+        return cast(list[OfferCandidate], self._candidates)
 
 
 def in_holdout(customer_id: str, share: float, salt: str = "holdout") -> bool:
@@ -426,7 +444,6 @@ def arbitrate(
         ),
         (),
     )
-    candidates = [no_offer.candidate, *template]
     eligible = [no_offer]
     entries = plan.entries
     for slot in eligible_slots:
@@ -441,12 +458,11 @@ def arbitrate(
             value=offer.store_value,
             priority=propensity * offer.store_value * weight * offer.lever,
         )
-        candidates[slot + 1] = candidate
         eligible.append(_Scored(compiled, candidate, compiled.rules, weight))
     if outcome is not None:
         blocked = outcome.blocked
     else:
-        blocked = tuple(c for c in template if c is not None and not c.eligible)
+        blocked = [c for c in template if c is not None]  # this decision's own: a list
     probs = policy_probabilities([s.candidate.priority for s in eligible], policy)
     for s, p in zip(eligible, probs, strict=True):
         s.candidate.probability = p
@@ -465,11 +481,12 @@ def arbitrate(
         probability=chosen.candidate.probability,
         explored=explored,
         holdout=holdout,
-        candidates=cast(list[OfferCandidate], candidates),
         explanation=explanation,
         policy_version=f"{catalog.version}/{policy.version}",
         eligible_candidates=[s.candidate for s in eligible],
         blocked_candidates=blocked,
+        _template=template,
+        _eligible_slots=eligible_slots,
     )
 
 

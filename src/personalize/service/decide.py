@@ -32,7 +32,7 @@ import redis.asyncio as aioredis
 from msgspec import Meta
 
 from personalize.clock import Clock
-from personalize.domain.decisions import DecisionContext, DecisionRecord, RecommendedItem
+from personalize.domain.decisions import DecisionContext, DecisionRecord, OfferCandidate, RecommendedItem
 from personalize.domain.events import Channel, Id, PageType, ShortText
 from personalize.domain.facts import build_facts, session_with_totals
 from personalize.domain.profile import ProfileView, build_profile, cart_item_ids, consent_given
@@ -441,16 +441,39 @@ _json = msgspec.json.Encoder()
 LOGGED_CANDIDATES = 50  # of each kind: no-offer and eligible offers; blocked offers
 
 
+_BLOCKED_JSON: dict[int, tuple[Sequence[OfferCandidate], bytes]] = {}
+_BLOCKED_JSON_CAP = 1024
+
+
+def _blocked_json(blocked: Sequence[OfferCandidate]) -> bytes:
+    """The first ``LOGGED_CANDIDATES`` blocked candidates, encoded. Arbitration shares one tuple
+    of them between the decisions with the same outcome (most decisions): its encoding is
+    remembered by identity (the entry holds the tuple, so the id is not reused), which spares
+    reading ~200 shared, cache-cold objects per decision. Lists are per decision: not kept."""
+    entry = _BLOCKED_JSON.get(id(blocked))
+    if entry is not None and entry[0] is blocked:
+        return entry[1]
+    data = _json.encode(blocked[:LOGGED_CANDIDATES])
+    if isinstance(blocked, tuple):
+        if len(_BLOCKED_JSON) >= _BLOCKED_JSON_CAP:
+            del _BLOCKED_JSON[next(iter(_BLOCKED_JSON))]  # the oldest
+        _BLOCKED_JSON[id(blocked)] = (blocked, data)
+    return data
+
+
 def _decision_records(record: DecisionRecord, decision: OfferDecision | None) -> tuple[DecisionRecord, DecisionRecord | None]:
     """The decision record as logged without the offer and, when one is chosen, with it (the
     write script keeps one, depending on the reservation). Candidates: no-offer and the eligible
     offers, then the blocked ones, the first ``LOGGED_CANDIDATES`` of each in catalog order. The
     arbitration hands them over already split, and they are encoded once for both records
-    (``msgspec.Raw``: the same bytes as encoding the list in each)."""
+    (``msgspec.Raw``: the same bytes as encoding the list in each); the blocked part is usually
+    an encoding remembered for the arbitration outcome (see ``_blocked_json``)."""
     if decision is None:
         return record, None
     eligible = decision.eligible_candidates
-    candidates = msgspec.Raw(_json.encode([*eligible[:LOGGED_CANDIDATES], *decision.blocked_candidates[:LOGGED_CANDIDATES]]))
+    head = _json.encode(eligible[:LOGGED_CANDIDATES])[1:-1]  # never empty: no-offer is first
+    tail = _blocked_json(decision.blocked_candidates)[1:-1]
+    candidates = msgspec.Raw(b"[" + head + (b"," + tail if tail else b"") + b"]")
     common = {"candidates": candidates, "policy_version": decision.policy_version, "holdout": decision.holdout}
     no_offer_p = eligible[0].probability if eligible else 1.0  # no-offer is always first
     without_offer = msgspec.structs.replace(record, probability=no_offer_p if decision.offer is None else 1.0, **common)
