@@ -2,10 +2,11 @@
 ``personalize.offers.arbitration.arbitrate`` must match exactly (candidates, probabilities,
 ``failed`` reasons, explanation, draws from the rng). It is the algorithm the module docstring
 describes, written for clarity, with no plan, mask or cache; it only shares the public pieces
-(``Rule.passes``/``explain``, ``propensity_of``, ``policy_probabilities``)."""
+(``Rule.passes`` and ``Rule.explain``)."""
 
 from __future__ import annotations
 
+import math
 import random
 from collections import Counter
 from collections.abc import Mapping, Sequence
@@ -23,8 +24,6 @@ from personalize.offers.arbitration import (
     VALIDITY,
     ConsentFlags,
     ExplorationPolicy,
-    policy_probabilities,
-    propensity_of,
 )
 from personalize.offers.catalog import Catalog, CompiledOffer, NamedRule
 from personalize.offers.contact import ContactState
@@ -57,6 +56,41 @@ def _context_weight(offer: CompiledOffer, context: Mapping[str, Any]) -> float:
         if value is not None and str(value) == expected:
             weight *= w
     return weight
+
+
+def propensity_of(offer: CompiledOffer, facts: Mapping[str, Any], personalized: bool) -> float:
+    default = offer.offer.default_propensity
+    if offer.score_name is not None:
+        if not personalized:
+            return default
+        scores = facts.get("scores")
+        value = scores.get(offer.score_name) if isinstance(scores, dict) else None
+        if isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value):
+            return min(max(float(value), 0.0), 1.0)
+        return default
+    if offer.propensity_expr is not None:
+        if offer.propensity_expr.personal and not personalized:
+            return default
+        value = offer.propensity_expr.value(facts)
+        if isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value):
+            return max(float(value), 0.0)
+        return default
+    return default
+
+
+def policy_probabilities(priorities: Sequence[float], policy: ExplorationPolicy) -> list[float]:
+    """Probabilities of eligible candidates (index 0 = no-offer wins ties) under ``policy``."""
+    n = len(priorities)
+    best = max(range(n), key=lambda i: (priorities[i], -i))
+    if policy.mode == "softmax":
+        top = priorities[best]
+        weights = [math.exp((p - top) / policy.temperature) for p in priorities]
+        total = math.fsum(weights)
+        return [w / total for w in weights]
+    epsilon = policy.epsilon if policy.mode == "epsilon_greedy" else 0.0
+    probs = [epsilon / n] * n
+    probs[best] += 1.0 - epsilon
+    return probs
 
 
 def _draw(probs: Sequence[float], rng: random.Random) -> int:

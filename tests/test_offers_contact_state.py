@@ -83,3 +83,31 @@ def test_contact_state_matches_offer_by_offer(seed: int) -> None:
     assert (
         contact_state_from_fields(hmget, CATALOG, now, offer_ids=ids, budgets=budgets) == expected
     )
+
+
+def test_stamps_around_midnight_and_across_days() -> None:
+    from datetime import UTC, datetime
+
+    midnight = 1_795_046_400.0  # 2026-11-19 00:00:00 UTC
+    assert midnight % 86_400 == 0
+    for now in [
+        midnight - 86_400 * 3 + 5,
+        midnight - 1.5,
+        midnight - 0.9,
+        midnight - 1e-7,  # rounds to midnight: the next day, as datetime says
+        midnight - 4e-7,
+        midnight,
+        midnight + 0.5,
+        midnight + 1.0,
+        midnight + 3600,
+        midnight - 3600,
+        midnight + 86_400 * 40.25,
+        midnight + 86_400 - 0.4,
+        midnight,
+        -86_400.5,
+        0.0,
+    ]:
+        moment = datetime.fromtimestamp(now, tz=UTC)
+        year, week, _ = moment.isocalendar()
+        assert day_stamp(now) == moment.strftime("%Y%m%d"), now
+        assert week_stamp(now) == f"{year}-W{week:02d}", now

@@ -171,10 +171,41 @@ def reference_build_profile(
         stage=journey_stage(raw),
         segments=segments(raw, now),
         rfm=rfm(raw, now),
-        cart=P.cart_view(raw_cart),
-        propensities=P._scores(scores),
+        cart=reference_cart_view(raw_cart),
+        propensities=reference_scores(scores),
         merged_visitors=_i(raw, "merged_visitors"),
     )
+
+
+def reference_cart_view(raw_cart: Mapping[str, str]) -> P.Cart:
+    lines = []
+    for name, qty in raw_cart.items():
+        if name.startswith("q:"):
+            item = name[2:]
+            q = int(qty)
+            if q > 0:
+                lines.append(
+                    P.CartLine(
+                        item_id=item, quantity=q, price=float(raw_cart.get(f"p:{item}", 0.0))
+                    )
+                )
+    lines.sort(key=lambda line: line.item_id)
+    return P.Cart(
+        lines=lines,
+        value=round(sum(line.price * line.quantity for line in lines), 2),
+        items=sum(line.quantity for line in lines),
+        updated_at=_opt(raw_cart, "updated_ts"),
+    )
+
+
+def reference_scores(scores: Mapping[str, str]) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for k, v in scores.items():
+        try:
+            out[k] = float(v)
+        except ValueError:
+            out[k] = v
+    return out
 
 
 # --- random raw hashes ------------------------------------------------------------------------
@@ -249,7 +280,7 @@ def random_raw(r: random.Random) -> dict[str, str]:
 
 def outcome(fn: Any, *args: Any) -> Any:
     try:
-        return msgspec.to_builtins(fn(*args))
+        return msgspec.json.encode(fn(*args))  # bytes: 0 and 0.0 differ
     except ValueError as exc:
         return type(exc)
 

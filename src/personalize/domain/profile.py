@@ -202,6 +202,8 @@ def cart_item_ids(raw_cart: Mapping[str, str]) -> set[str]:
 
 
 def cart_view(raw_cart: Mapping[str, str]) -> Cart:
+    if not raw_cart:  # most visitors: what the loop below gives for no lines (0 is an int there)
+        return Cart(lines=[], value=0, items=0, updated_at=None)
     lines = []
     for name, qty in raw_cart.items():
         if name.startswith("q:"):
@@ -301,6 +303,8 @@ def build_profile(
 
 def _scores(scores: Mapping[str, str]) -> dict[str, Any]:
     out: dict[str, Any] = {}
+    if not scores:
+        return out
     for k, v in scores.items():
         try:
             out[k] = float(v)

@@ -459,6 +459,7 @@ def arbitrate(
             priority=propensity * offer.store_value * weight * offer.lever,
         )
         eligible.append(_Scored(compiled, candidate, compiled.rules, weight))
+    blocked: Sequence[OfferCandidate]
     if outcome is not None:
         blocked = outcome.blocked
     else:

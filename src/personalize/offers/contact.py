@@ -35,6 +35,7 @@ dismissal suppresses again for N days.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -58,12 +59,31 @@ BUDGET_TOTAL: Final = "budget:total"
 
 
 def day_stamp(now: float) -> str:
-    return datetime.fromtimestamp(now, tz=UTC).strftime("%Y%m%d")
+    return _stamps(now)[0]
 
 
 def week_stamp(now: float) -> str:
-    year, week, _ = datetime.fromtimestamp(now, tz=UTC).isocalendar()
-    return f"{year}-W{week:02d}"
+    return _stamps(now)[1]
+
+
+# (from, until, day, week): the UTC day the last stamps were made for, minus a second at each
+# end, so that rounding ``now`` to microseconds (as datetime does) cannot cross midnight.
+_last_day: tuple[float, float, str, str] = (math.inf, -math.inf, "", "")
+
+
+def _stamps(now: float) -> tuple[str, str]:
+    """``YYYYMMDD`` and ISO ``YYYY-Www`` of ``now`` in UTC; formatted once per UTC day."""
+    global _last_day
+    start, until, day, week = _last_day
+    if start <= now < until:
+        return day, week
+    moment = datetime.fromtimestamp(now, tz=UTC)
+    year, number, _ = moment.isocalendar()
+    day, week = moment.strftime("%Y%m%d"), f"{year}-W{number:02d}"
+    midnight = math.floor(now / DAY_S) * DAY_S
+    if midnight + 1.0 <= now < midnight + DAY_S - 1.0:  # else near midnight: do not remember
+        _last_day = (midnight + 1.0, midnight + DAY_S - 1.0, day, week)
+    return day, week
 
 
 def offer_fields(offer_id: str) -> tuple[str, ...]:

@@ -446,14 +446,15 @@ _BLOCKED_JSON_CAP = 1024
 
 
 def _blocked_json(blocked: Sequence[OfferCandidate]) -> bytes:
-    """The first ``LOGGED_CANDIDATES`` blocked candidates, encoded. Arbitration shares one tuple
+    """The first ``LOGGED_CANDIDATES`` blocked candidates, encoded, without the brackets of the
+    array (b"" for none). Arbitration shares one tuple
     of them between the decisions with the same outcome (most decisions): its encoding is
     remembered by identity (the entry holds the tuple, so the id is not reused), which spares
     reading ~200 shared, cache-cold objects per decision. Lists are per decision: not kept."""
     entry = _BLOCKED_JSON.get(id(blocked))
     if entry is not None and entry[0] is blocked:
         return entry[1]
-    data = _json.encode(blocked[:LOGGED_CANDIDATES])
+    data = _json.encode(blocked[:LOGGED_CANDIDATES])[1:-1]
     if isinstance(blocked, tuple):
         if len(_BLOCKED_JSON) >= _BLOCKED_JSON_CAP:
             del _BLOCKED_JSON[next(iter(_BLOCKED_JSON))]  # the oldest
@@ -471,9 +472,9 @@ def _decision_records(record: DecisionRecord, decision: OfferDecision | None) ->
     if decision is None:
         return record, None
     eligible = decision.eligible_candidates
-    head = _json.encode(eligible[:LOGGED_CANDIDATES])[1:-1]  # never empty: no-offer is first
-    tail = _blocked_json(decision.blocked_candidates)[1:-1]
-    candidates = msgspec.Raw(b"[" + head + (b"," + tail if tail else b"") + b"]")
+    head = _json.encode(eligible[:LOGGED_CANDIDATES])  # never empty: no-offer is first
+    tail = _blocked_json(decision.blocked_candidates)
+    candidates = msgspec.Raw(b"".join((head[:-1], b",", tail, b"]")) if tail else head)
     common = {"candidates": candidates, "policy_version": decision.policy_version, "holdout": decision.holdout}
     no_offer_p = eligible[0].probability if eligible else 1.0  # no-offer is always first
     without_offer = msgspec.structs.replace(record, probability=no_offer_p if decision.offer is None else 1.0, **common)
