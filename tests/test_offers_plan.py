@@ -99,3 +99,30 @@ def test_remembered_outcomes_are_bounded() -> None:
         decide_both(catalog, random_facts(r), {"now": NOW, "consent": ConsentFlags(True, True)}, 0)
     plans = [p for k, p in catalog.plans.items() if k != "boundaries"]
     assert plans and all(len(p.outcomes) <= p.outcome_cap for p in plans)
+
+
+def test_no_offer_alone_gets_what_the_policy_gives_one_candidate() -> None:
+    import math
+
+    from personalize.offers.arbitration import ExplorationPolicy
+    from personalize.offers.catalog import catalog_from_document
+
+    policies = [
+        ExplorationPolicy(mode="greedy"),
+        ExplorationPolicy(mode="softmax", temperature=0.3),
+        *(ExplorationPolicy(epsilon=e) for e in (0.0, 0.05, 0.1, 0.3, 0.7, 1.0, 1 / 3)),
+    ]
+    offer = {"id": "o", "name": "o", "kind": "message"}  # marketing: blocked without consent
+    for priority in (0.0, 1.0, 2.5, math.inf, math.nan):
+        catalog = catalog_from_document({"offers": [offer], "no_offer_priority": priority})
+        for policy in policies:
+            for holdout in (False, True):
+                kwargs: dict[str, Any] = {"now": NOW, "policy": policy, "holdout": holdout}
+                fast_rng, ref_rng = random.Random(3), random.Random(3)
+                decision = arbitrate(catalog, {}, rng=fast_rng, **kwargs)
+                reference = reference_arbitrate(catalog, {}, rng=ref_rng, **kwargs)
+                assert fast_rng.getstate() == ref_rng.getstate()
+                assert decision.offer is None and decision.explanation == reference.explanation
+                got, want = decision.probability, reference.probability
+                assert got == want or (math.isnan(got) and math.isnan(want)), (priority, policy)
+                assert decision.candidates[0].probability == got or math.isnan(got)

@@ -143,16 +143,6 @@ def in_holdout(customer_id: str, share: float, salt: str = "holdout") -> bool:
     return int.from_bytes(digest[:8], "big") / 2.0**64 < share
 
 
-def _context_weight(offer: CompiledOffer, context: Mapping[str, Any]) -> float:
-    weight = 1.0
-    for key, w in offer.offer.context_weights.items():
-        field, _, expected = key.partition(":")
-        value = context.get(field)
-        if value is not None and str(value) == expected:
-            weight *= w
-    return weight
-
-
 def propensity_of(offer: CompiledOffer, facts: Mapping[str, Any], personalized: bool) -> float:
     default = offer.offer.default_propensity
     if offer.score_name is not None:
@@ -213,6 +203,7 @@ class _Entry:
     static: tuple[str, ...]  # gates failed for this visitor kind
     shared: OfferCandidate | None  # logged when the static gates block it (its rules unread)
     checks: tuple[_Check, ...]  # its rules in order, up to the one that must fail
+    weights: tuple[tuple[str, str, float], ...] = ()  # context_weights as (field, value, weight)
 
 
 @dataclass(slots=True)
@@ -268,7 +259,12 @@ class _Plan:
                             break  # it fails: later rules are never read
                     else:
                         checks.append((1 << index.setdefault(named.rule, len(index)), named))
-            entries.append(_Entry(compiled, static, shared, tuple(checks)))
+            weights = tuple(
+                (name, expected, w)
+                for key, w in compiled.offer.context_weights.items()
+                for name, _, expected in (key.partition(":"),)
+            )
+            entries.append(_Entry(compiled, static, shared, tuple(checks), weights))
         self.entries = tuple(entries)
         self.slots = {entry.compiled.offer.id: i for i, entry in enumerate(entries)}
         self.rules = RuleSet(tuple(index)) if index else None
@@ -360,8 +356,16 @@ def facts_read(catalog: Catalog) -> dict[str, frozenset[str]]:
 
 def policy_probabilities(priorities: Sequence[float], policy: ExplorationPolicy) -> list[float]:
     """Probabilities of eligible candidates (index 0 = no-offer wins ties) under ``policy``."""
+    return _probabilities(priorities, policy, _greedy(priorities))
+
+
+def _greedy(priorities: Sequence[float]) -> int:
+    """The highest priority; ties go to the first (no-offer, then catalog order)."""
+    return max(range(len(priorities)), key=lambda i: (priorities[i], -i))
+
+
+def _probabilities(priorities: Sequence[float], policy: ExplorationPolicy, best: int) -> list[float]:
     n = len(priorities)
-    best = max(range(n), key=lambda i: (priorities[i], -i))
     if policy.mode == "softmax":
         top = priorities[best]
         weights = [math.exp((p - top) / policy.temperature) for p in priorities]
@@ -371,6 +375,15 @@ def policy_probabilities(priorities: Sequence[float], policy: ExplorationPolicy)
     probs = [epsilon / n] * n
     probs[best] += 1.0 - epsilon
     return probs
+
+
+def _single_probability(priority: float, policy: ExplorationPolicy) -> float:
+    """``policy_probabilities([priority], policy)[0]``, which most decisions (no offer eligible)
+    ask for: the same arithmetic without the lists."""
+    if policy.mode == "softmax":
+        return 1.0 if math.isfinite(priority) else policy_probabilities([priority], policy)[0]
+    epsilon = policy.epsilon if policy.mode == "epsilon_greedy" else 0.0
+    return epsilon / 1 + (1.0 - epsilon)
 
 
 def _draw(probs: Sequence[float], rng: random.Random) -> int:
@@ -447,10 +460,15 @@ def arbitrate(
     eligible = [no_offer]
     entries = plan.entries
     for slot in eligible_slots:
-        compiled = entries[slot].compiled
+        entry = entries[slot]
+        compiled = entry.compiled
         offer = compiled.offer
         propensity = propensity_of(compiled, facts, personalized)
-        weight = _context_weight(compiled, context) if offer.context_weights else 1.0
+        weight = 1.0  # the product of the weights whose field:value the context matches
+        for name, expected, w in entry.weights:
+            value = context.get(name)
+            if value is not None and str(value) == expected:
+                weight *= w
         candidate = OfferCandidate(
             offer_id=offer.id,
             eligible=True,
@@ -464,18 +482,27 @@ def arbitrate(
         blocked = outcome.blocked
     else:
         blocked = [c for c in template if c is not None]  # this decision's own: a list
-    probs = policy_probabilities([s.candidate.priority for s in eligible], policy)
-    for s, p in zip(eligible, probs, strict=True):
-        s.candidate.probability = p
-    chosen_index = _draw(probs, rng)
-    greedy_index = max(range(len(eligible)), key=lambda i: (eligible[i].candidate.priority, -i))
-    chosen = eligible[chosen_index]
-    explored = chosen_index != greedy_index
-    if chosen.offer is None and not holdout and len(eligible) == 1 and outcome is not None:
-        if outcome.summary is None:
-            outcome.summary = _none_eligible(blocked)
-        explanation = outcome.summary
+    if len(eligible) == 1:  # only no-offer: it is drawn (one draw from rng, as always)
+        no_offer.candidate.probability = _single_probability(no_offer.candidate.priority, policy)
+        rng.random()
+        chosen, explored = no_offer, False
+        if holdout:
+            explanation = "no offer: customer is in the holdout group"
+        elif outcome is not None:
+            if outcome.summary is None:
+                outcome.summary = _none_eligible(blocked)
+            explanation = outcome.summary
+        else:
+            explanation = _none_eligible(blocked)
     else:
+        priorities = [s.candidate.priority for s in eligible]
+        greedy_index = _greedy(priorities)
+        probs = _probabilities(priorities, policy, greedy_index)
+        for s, p in zip(eligible, probs, strict=True):
+            s.candidate.probability = p
+        chosen_index = _draw(probs, rng)
+        chosen = eligible[chosen_index]
+        explored = chosen_index != greedy_index
         explanation = explain(chosen, eligible, blocked, facts, explored=explored, holdout=holdout)
     return OfferDecision(
         offer=chosen.offer,
