@@ -111,3 +111,22 @@ def test_stamps_around_midnight_and_across_days() -> None:
         year, week, _ = moment.isocalendar()
         assert day_stamp(now) == moment.strftime("%Y%m%d"), now
         assert week_stamp(now) == f"{year}-W{week:02d}", now
+
+
+def test_no_contact_state_is_what_an_empty_record_gives() -> None:
+    from personalize.offers.catalog import catalog_from_document
+    from personalize.offers.contact import no_contact_state
+
+    for cap in (0, 1, 3):
+        catalog = catalog_from_document(
+            {
+                "offers": [{"id": "o", "name": "o", "kind": "message"}],
+                "contact_defaults": {"max_offers_per_day": cap},
+            }
+        )
+        for now in (NOW, NOW + 86_400 * 3.5):
+            expected = contact_state_from_fields(
+                {}, catalog, now, offer_ids=[], budgets={"o": (5, 5)}
+            )
+            assert no_contact_state(catalog) == expected
+            assert no_contact_state(catalog) is no_contact_state(catalog)

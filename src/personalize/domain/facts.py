@@ -6,6 +6,7 @@ and the live cart the visitor is looking at): rules reading profile/scores then 
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Collection, Mapping
 from typing import Any
 
@@ -94,8 +95,13 @@ _SESSION_FIELDS = ("views", "product_views", "page_views", "dwell_ms", "image_zo
 def profile_facts(p: ProfileView, fields: Collection[str] | None = None) -> dict[str, Any]:
     """Rule facts of a profile (only ``fields`` when given)."""
     if fields is not None:
-        return {k: get(p) for k, get in _PROFILE_FACTS.items() if k in fields}
+        return {k: get(p) for k, get in _profile_getters(frozenset(fields))}
     return {k: get(p) for k, get in _PROFILE_FACTS.items()}
+
+
+@functools.lru_cache(maxsize=64)
+def _profile_getters(fields: frozenset[str]) -> tuple[tuple[str, Callable[[ProfileView], Any]], ...]:
+    return tuple((k, get) for k, get in _PROFILE_FACTS.items() if k in fields)
 
 
 def _consent(p: ProfileView) -> dict[str, bool | None]:

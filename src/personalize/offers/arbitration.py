@@ -94,6 +94,12 @@ class ConsentFlags:
 
 DEFAULT_POLICY: Final = ExplorationPolicy()
 FULL_CONSENT_NO_MARKETING: Final = ConsentFlags()
+_CONSENTS: Final = {(p, m): ConsentFlags(p, m) for p in (False, True) for m in (False, True)}
+
+
+def consent_flags(personalization: bool, marketing: bool) -> ConsentFlags:
+    """The (immutable, shared) flags for these consents."""
+    return _CONSENTS[personalization, marketing]
 
 
 @dataclass(frozen=True, slots=True)
@@ -325,11 +331,9 @@ def _plan(
     plan = cache.get(key)
     if plan is None:
         if len(cache) > _MAX_PLANS:  # channels come from facts: keep odd ones from piling up
-            reads = cache.get("reads")
+            kept = {k: v for k, v in cache.items() if isinstance(k, str)}  # not per visitor kind
             cache.clear()
-            cache["boundaries"] = boundaries
-            if reads is not None:
-                cache["reads"] = reads
+            cache.update(kept)
         plan = cache[key] = _Plan(catalog, now, channel, marketing, holdout, personalized, evaluate_all)
     return cast(_Plan, plan)
 

@@ -255,6 +255,17 @@ def contact_state_from_fields(
     return ContactState(blocked=blocked, global_reasons=global_reasons, offers_today=offers_today)
 
 
+def no_contact_state(catalog: Catalog) -> ContactState:
+    """What ``contact_state_from_fields`` says for a customer with no contact record and no
+    offer to check (no fields, no offer ids): nothing blocked, unless the global cap is 0.
+    Cached on the catalog and shared: never mutate it."""
+    state = catalog.plans.get("no_contact")
+    if state is None:
+        state = catalog.plans["no_contact"] = contact_state_from_fields({}, catalog, 0.0, offer_ids=())
+    assert isinstance(state, ContactState)
+    return state
+
+
 # --- ops for outcome events ------------------------------------------------------------
 
 

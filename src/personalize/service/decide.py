@@ -39,9 +39,9 @@ from personalize.domain.profile import ProfileView, build_profile, cart_item_ids
 from personalize.domain.state_ops import parse_item_entry
 from personalize.metrics import DECISIONS, REDIS_ERRORS
 from personalize.ml.model import Candidate, Ranking, RecommenderModel
-from personalize.offers.arbitration import ConsentFlags, ExplorationPolicy, OfferDecision, arbitrate, facts_read, in_holdout
+from personalize.offers.arbitration import ExplorationPolicy, OfferDecision, arbitrate, consent_flags, facts_read, in_holdout
 from personalize.offers.catalog import Catalog
-from personalize.offers.contact import budget_counts_from_values, budget_keys_to_read, contact_state_from_fields
+from personalize.offers.contact import budget_counts_from_values, budget_keys_to_read, contact_state_from_fields, no_contact_state
 from personalize.reports.experiments import Experiment, Variant, assign, assignment_unit
 from personalize.store.catalog import CatalogCache
 from personalize.store.client import StoreUnavailable, with_deadline
@@ -395,8 +395,11 @@ class DecideService:
         contacts = inputs.contacts
         touched = {name.split(":", 1)[1] for name in contacts if ":" in name} if contacts else set()
         ids = [o for o in touched | self.exhausted_offers if o in offers.offers] if touched or self.exhausted_offers else []
-        contact = contact_state_from_fields(inputs.contacts, offers, now, offer_ids=ids, budgets=budgets)
-        consent = ConsentFlags(personalization=personalized, marketing=profile.consent.marketing is True)
+        if contacts or ids:
+            contact = contact_state_from_fields(contacts, offers, now, offer_ids=ids, budgets=budgets)
+        else:  # most visitors: the same answer, made once per catalog
+            contact = no_contact_state(offers)
+        consent = consent_flags(personalized, profile.consent.marketing is True)
         return arbitrate(offers, facts, now=now, rng=self._rng, policy=exploration, channel=req.channel,
                          consent=consent, contact=contact, holdout=holdout)
 
