@@ -441,19 +441,18 @@ class DecideService:
 
 
 _json = msgspec.json.Encoder()
+_EMPTY = DecisionInputs({}, {}, [], [], set(), {}, {}, {}, {}, None, [], [])
 LOGGED_CANDIDATES = 50  # of each kind: no-offer and eligible offers; blocked offers
-
-
 _BLOCKED_JSON: dict[int, tuple[Sequence[OfferCandidate], bytes]] = {}
 _BLOCKED_JSON_CAP = 1024
 
 
 def _blocked_json(blocked: Sequence[OfferCandidate]) -> bytes:
     """The first ``LOGGED_CANDIDATES`` blocked candidates, encoded, without the brackets of the
-    array (b"" for none). Arbitration shares one tuple
-    of them between the decisions with the same outcome (most decisions): its encoding is
-    remembered by identity (the entry holds the tuple, so the id is not reused), which spares
-    reading ~200 shared, cache-cold objects per decision. Lists are per decision: not kept."""
+    array (b"" for none). Arbitration shares one tuple of them between the decisions with the
+    same outcome (most decisions): its encoding is remembered by identity (the entry holds the
+    tuple, so the id is not reused), which spares reading ~200 shared, cache-cold objects per
+    decision. Lists are per decision: not kept."""
     entry = _BLOCKED_JSON.get(id(blocked))
     if entry is not None and entry[0] is blocked:
         return entry[1]
@@ -489,7 +488,6 @@ def _decision_records(record: DecisionRecord, decision: OfferDecision | None) ->
         probability=decision.probability, explored=decision.explored, **common,
     )
     return without_offer, with_offer
-_EMPTY = DecisionInputs({}, {}, [], [], set(), {}, {}, {}, {}, None, [], [])
 
 
 @lru_cache(maxsize=1)
