@@ -101,3 +101,26 @@ def test_more_than_fifty_eligible_offers_keep_the_first_fifty_with_no_offer() ->
     ) == expected_records(record, decision)
     logged = msgspec.json.decode(ENCODE(without))["candidates"]
     assert len(logged) == 50 and logged[0]["offer_id"] is None
+
+
+def test_a_split_with_an_empty_side_still_encodes_a_list() -> None:
+    decision = arbitrate(CATALOGS[2], {}, now=1_795_000_000.0, rng=random.Random(0))  # no offers
+    record = DecisionRecord(decision_id="d1", timestamp=1.0, customer_id="u:1")
+    assert (
+        msgspec.json.decode(ENCODE(_decision_records(record, decision)[0]))["candidates"][0][
+            "offer_id"
+        ]
+        is None
+    )
+    bare = OfferDecision(
+        offer=None,
+        probability=1.0,
+        explored=False,
+        holdout=False,
+        explanation="",
+        policy_version="v",
+        eligible_candidates=[],
+        blocked_candidates=(OfferCandidate(offer_id="o", eligible=False, failed=["x"]),),
+    )
+    logged = msgspec.json.decode(ENCODE(_decision_records(record, bare)[0]))["candidates"]
+    assert [c["offer_id"] for c in logged] == ["o"]

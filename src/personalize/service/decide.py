@@ -474,9 +474,8 @@ def _decision_records(record: DecisionRecord, decision: OfferDecision | None) ->
     if decision is None:
         return record, None
     eligible = decision.eligible_candidates
-    head = _json.encode(eligible[:LOGGED_CANDIDATES])  # never empty: no-offer is first
-    tail = _blocked_json(decision.blocked_candidates)
-    candidates = msgspec.Raw(b"".join((head[:-1], b",", tail, b"]")) if tail else head)
+    parts = [_json.encode(eligible[:LOGGED_CANDIDATES])[1:-1], _blocked_json(decision.blocked_candidates)]
+    candidates = msgspec.Raw(b"[" + b",".join(part for part in parts if part) + b"]")
     common = {"candidates": candidates, "policy_version": decision.policy_version, "holdout": decision.holdout}
     no_offer_p = eligible[0].probability if eligible else 1.0  # no-offer is always first
     without_offer = msgspec.structs.replace(record, probability=no_offer_p if decision.offer is None else 1.0, **common)
