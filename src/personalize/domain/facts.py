@@ -6,7 +6,8 @@ and the live cart the visitor is looking at): rules reading profile/scores then 
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import functools
+from collections.abc import Callable, Collection, Mapping
 from typing import Any
 
 from personalize.domain.profile import ProfileView
@@ -35,10 +36,11 @@ def session_with_totals(session: Mapping[str, str], cart_value: float | None = N
     return out
 
 
-def session_facts(session: Mapping[str, str]) -> dict[str, Any]:
-    """Rule facts of a session hash as returned by ``session_with_totals``."""
+def session_facts(session: Mapping[str, str], fields: Collection[str] | None = None) -> dict[str, Any]:
+    """Rule facts of a session hash as returned by ``session_with_totals`` (only ``fields``
+    when given)."""
     counts = {k[2:]: _n(session, k) for k in session if k.startswith("n:") and k != "n"}
-    return {
+    facts = {
         "views": sum(_n(session, k) for k in session if k.startswith("pt:")),
         "product_views": counts.get("product_view", 0.0),
         "page_views": counts.get("page_view", 0.0),
@@ -50,29 +52,82 @@ def session_facts(session: Mapping[str, str]) -> dict[str, Any]:
         "checkout_started": counts.get("checkout_started", 0.0),
         "events": sum(counts.values()),
     }
+    return facts if fields is None else {k: v for k, v in facts.items() if k in fields}
 
 
-def profile_facts(p: ProfileView) -> dict[str, Any]:
+_SESSION_COUNTS = {
+    "product_views": "product_view",
+    "page_views": "page_view",
+    "image_zooms": "image_zoom",
+    "video_plays": "video_play",
+    "searches": "search",
+    "checkout_started": "checkout_started",
+}
+
+
+def raw_session_facts(raw: Mapping[str, str], fields: Collection[str]) -> dict[str, Any]:
+    """``session_facts(session_with_totals(raw), fields)`` without building the intermediate
+    hash: the same values, summed in the same order."""
+    out: dict[str, Any] = {}
+    for name, event in _SESSION_COUNTS.items():
+        if name in fields:
+            out[name] = _n(raw, "n:" + event)
+    if "views" in fields:
+        # session_with_totals folds product views into pt:product (kept in place, else last).
+        product = float(int(_n(raw, "pt:product") + _n(raw, "n:product_view")))
+        views = [product if k == "pt:product" else _n(raw, k) for k in raw if k.startswith("pt:")]
+        if "pt:product" not in raw:
+            views.append(product)
+        out["views"] = sum(views)
+    if "dwell_ms" in fields:
+        out["dwell_ms"] = sum(_n(raw, k) for k in raw if k.startswith("dw:"))
+    if "cart_adds" in fields:
+        out["cart_adds"] = float(int(_n(raw, "n:add_to_cart")))
+    if "events" in fields:
+        out["events"] = sum(_n(raw, k) for k in raw if k.startswith("n:"))
+    return {k: out[k] for k in _SESSION_FIELDS if k in out}  # session_facts' key order
+
+
+_SESSION_FIELDS = ("views", "product_views", "page_views", "dwell_ms", "image_zooms", "video_plays",
+                   "cart_adds", "searches", "checkout_started", "events")
+
+
+def profile_facts(p: ProfileView, fields: Collection[str] | None = None) -> dict[str, Any]:
+    """Rule facts of a profile (only ``fields`` when given)."""
+    if fields is not None:
+        return {k: get(p) for k, get in _profile_getters(frozenset(fields))}
+    return {k: get(p) for k, get in _PROFILE_FACTS.items()}
+
+
+@functools.lru_cache(maxsize=64)
+def _profile_getters(fields: frozenset[str]) -> tuple[tuple[str, Callable[[ProfileView], Any]], ...]:
+    return tuple((k, get) for k, get in _PROFILE_FACTS.items() if k in fields)
+
+
+def _consent(p: ProfileView) -> dict[str, bool | None]:
     return {
-        "orders": p.orders,
-        "revenue": p.revenue,
-        "aov": p.average_order_value,
-        "returns": p.returns,
-        "return_rate": p.return_rate,
-        "shipping_paid_ratio": p.shipping_paid_ratio,
-        "days_since_last_purchase": p.days_since_last_purchase,
-        "stage": p.stage,
-        "segments": p.segments,
-        "rfm": p.rfm.code if p.rfm else None,
-        "traits": p.traits,
-        "sessions": p.sessions,
-        "known": p.known,
-        "consent": {
-            "personalization": bool(p.consent.personalization) if p.consent.personalization is not None else None,
-            "marketing": bool(p.consent.marketing),
-            "analytics": bool(p.consent.analytics),
-        },
+        "personalization": bool(p.consent.personalization) if p.consent.personalization is not None else None,
+        "marketing": bool(p.consent.marketing),
+        "analytics": bool(p.consent.analytics),
     }
+
+
+_PROFILE_FACTS: dict[str, Callable[[ProfileView], Any]] = {
+    "orders": lambda p: p.orders,
+    "revenue": lambda p: p.revenue,
+    "aov": lambda p: p.average_order_value,
+    "returns": lambda p: p.returns,
+    "return_rate": lambda p: p.return_rate,
+    "shipping_paid_ratio": lambda p: p.shipping_paid_ratio,
+    "days_since_last_purchase": lambda p: p.days_since_last_purchase,
+    "stage": lambda p: p.stage,
+    "segments": lambda p: p.segments,
+    "rfm": lambda p: p.rfm.code if p.rfm else None,
+    "traits": lambda p: p.traits,
+    "sessions": lambda p: p.sessions,
+    "known": lambda p: p.known,
+    "consent": _consent,
+}
 
 
 def build_facts(
@@ -82,11 +137,30 @@ def build_facts(
     scores: dict[str, float],
     item: dict[str, Any] | None,
     personalized: bool,
+    *,
+    reads: Mapping[str, Collection[str]] | None = None,
+    raw_session: bool = False,
 ) -> dict[str, Any]:
-    cart = {"value": profile.cart.value, "items": profile.cart.items, "item_ids": [line.item_id for line in profile.cart.lines]}
+    """The facts rules read. ``session`` is the hash from ``session_with_totals`` or, with
+    ``raw_session``, the stored hash itself (its totals folded in while reading; needs
+    ``reads``). ``reads``: per group, the fields the rules can read (``offers.arbitration.
+    facts_read``); only those profile, session and cart facts are computed. None: all of them."""
+    cart_fields = reads.get("cart", ()) if reads is not None else None
+    cart: dict[str, Any] = {}
+    if cart_fields is None or "value" in cart_fields:
+        cart["value"] = profile.cart.value
+    if cart_fields is None or "items" in cart_fields:
+        cart["items"] = profile.cart.items
+    if cart_fields is None or "item_ids" in cart_fields:
+        cart["item_ids"] = [line.item_id for line in profile.cart.lines]
     facts: dict[str, Any] = {"context": context, "cart": cart, "item": item or {}}
     if personalized:
-        facts["profile"] = profile_facts(profile)
-        facts["session"] = session_facts(session)
+        if reads is None:
+            facts["profile"] = profile_facts(profile)
+            facts["session"] = session_facts(session)
+        else:
+            facts["profile"] = profile_facts(profile, reads.get("profile", ()))
+            fields = reads.get("session", ())
+            facts["session"] = raw_session_facts(session, fields) if raw_session else session_facts(session, fields)
         facts["scores"] = scores
     return facts

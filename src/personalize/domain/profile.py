@@ -124,44 +124,59 @@ def consent_given(raw: Mapping[str, str], purpose: str) -> bool | None:
 
 
 def journey_stage(raw: Mapping[str, str]) -> str:
-    orders = _i(raw, "orders")
-    returns = _i(raw, "returns")
-    engaged = _i(raw, "n:email_click") > 0 or _i(raw, "n:lead_form") > 0 or any(k.startswith("trait:") for k in raw)
+    return _stage(
+        _i(raw, "orders"),
+        _i(raw, "returns"),
+        _i(raw, "n:email_click") > 0 or _i(raw, "n:lead_form") > 0 or any(k.startswith("trait:") for k in raw),
+        {k[2:]: _i(raw, k) for k in raw if k.startswith("n:")},
+        _i(raw, "dwell_ms"),
+    )
+
+
+def _stage(orders: int, returns: int, engaged: bool, counts: Mapping[str, int], dwell_ms: int) -> str:
+    """The journey stage from the order counters and the event counts (by type)."""
     if orders >= 3 and returns / orders < 0.2 and engaged:
         return "advocacy"
     if orders >= 2:
         return "usage"
     if orders == 1:
         return "action"
-    if _i(raw, "n:add_to_cart") > 0 or _i(raw, "n:checkout_started") > 0:
+    count = counts.get
+    if count("add_to_cart", 0) > 0 or count("checkout_started", 0) > 0:
         return "consideration"
-    zooms = _i(raw, "n:image_zoom") + _i(raw, "n:video_play")
-    if _i(raw, "n:product_view") >= 3 or zooms > 0 or _i(raw, "dwell_ms") >= 60_000:
+    zooms = count("image_zoom", 0) + count("video_play", 0)
+    if count("product_view", 0) >= 3 or zooms > 0 or dwell_ms >= 60_000:
         return "interest"
-    if _i(raw, "n:product_view") > 0 or _i(raw, "n:search") > 0:
+    if count("product_view", 0) > 0 or count("search", 0) > 0:
         return "discovery"
     return "awareness"
 
 
 def rfm(raw: Mapping[str, str], now: float) -> Rfm | None:
-    orders = _i(raw, "orders")
-    last = _opt(raw, "last_purchase_ts")
+    return _rfm(_i(raw, "orders"), _opt(raw, "last_purchase_ts"), _fl(raw, "revenue"), now)
+
+
+def _rfm(orders: int, last: float | None, revenue: float, now: float) -> Rfm | None:
     if orders == 0 or last is None:
         return None
     days = max(0.0, (now - last) / DAY)
     r = 5 if days <= 30 else 4 if days <= 90 else 3 if days <= 180 else 2 if days <= 365 else 1
     f = 1 if orders == 1 else 2 if orders == 2 else 3 if orders <= 4 else 4 if orders <= 9 else 5
-    revenue = _fl(raw, "revenue")
     m = 1 if revenue < 50 else 2 if revenue < 150 else 3 if revenue < 500 else 4 if revenue < 1500 else 5
     return Rfm(recency=r, frequency=f, monetary=m, code=f"{r}{f}{m}")
 
 
 def segments(raw: Mapping[str, str], now: float) -> list[str]:
+    return _segments(
+        _i(raw, "orders"), _opt(raw, "first_ts"), _opt(raw, "last_ts"), _opt(raw, "last_purchase_ts"),
+        _fl(raw, "revenue"), now,
+    )
+
+
+def _segments(
+    orders: int, first: float | None, last: float | None, last_order: float | None, revenue: float, now: float
+) -> list[str]:
     out: list[str] = []
-    orders = _i(raw, "orders")
-    first = _opt(raw, "first_ts")
-    last = _opt(raw, "last_ts")
-    last_order = _opt(raw, "last_purchase_ts")
     if first is not None and now - first <= 30 * DAY and orders <= 1:
         out.append("new")
     if last is not None and now - last <= 30 * DAY:
@@ -176,7 +191,7 @@ def segments(raw: Mapping[str, str], now: float) -> list[str]:
             out.append("dormant")
     elif last is not None and now - last > 180 * DAY:
         out.append("dormant")
-    if orders >= 4 or (orders >= 3 and _fl(raw, "revenue") >= 300):
+    if orders >= 4 or (orders >= 3 and revenue >= 300):
         out.append("loyal")
     return out
 
@@ -187,6 +202,8 @@ def cart_item_ids(raw_cart: Mapping[str, str]) -> set[str]:
 
 
 def cart_view(raw_cart: Mapping[str, str]) -> Cart:
+    if not raw_cart:  # most visitors: what the loop below gives for no lines (0 is an int there)
+        return Cart(lines=[], value=0, items=0, updated_at=None)
     lines = []
     for name, qty in raw_cart.items():
         if name.startswith("q:"):
@@ -210,65 +227,84 @@ def build_profile(
     scores: Mapping[str, str],
     now: float,
 ) -> ProfileView:
-    orders = _i(raw, "orders")
-    paid = _i(raw, "orders_shipping_paid")
-    free = _i(raw, "orders_shipping_free")
-    revenue = _fl(raw, "revenue")
-    last_purchase = _opt(raw, "last_purchase_ts")
+    # One pass over the hash for the per-type event counts and the traits; each counter is read
+    # once and shared by the stage, segments and RFM (this runs on every offer decision).
+    events_by_type: dict[str, int] = {}
+    traits: dict[str, str] = {}
+    for key, value in raw.items():
+        if key.startswith("n:"):
+            events_by_type[key[2:]] = int(value)
+        elif key.startswith("trait:"):
+            traits[key[6:]] = value
+    get = raw.get
+    v: str | None
+    count = events_by_type.get
+    orders = int(v) if (v := get("orders")) else 0
+    returns = int(v) if (v := get("returns")) else 0
+    paid = int(v) if (v := get("orders_shipping_paid")) else 0
+    free = int(v) if (v := get("orders_shipping_free")) else 0
+    dwell_ms = int(v) if (v := get("dwell_ms")) else 0
+    revenue = float(v) if (v := get("revenue")) else 0.0
+    first_seen = float(v) if (v := get("first_ts")) else None
+    last_seen = float(v) if (v := get("last_ts")) else None
+    last_purchase = float(v) if (v := get("last_purchase_ts")) else None
+    engaged = count("email_click", 0) > 0 or count("lead_form", 0) > 0 or bool(traits)
     kind, _, ident = customer.partition(":")
     return ProfileView(
         customer_id=customer,
         user_id=ident if kind == "u" else None,
         anonymous_id=ident if kind == "a" else None,
         known=kind == "u",
-        first_seen=_opt(raw, "first_ts"),
-        last_seen=_opt(raw, "last_ts"),
-        events=sum(int(v) for k, v in raw.items() if k.startswith("n:")),
-        events_by_type={k[2:]: int(v) for k, v in raw.items() if k.startswith("n:")},
-        sessions=_i(raw, "sessions"),
-        product_views=_i(raw, "n:product_view"),
-        dwell_ms=_i(raw, "dwell_ms"),
-        searches=_i(raw, "n:search"),
-        cart_adds=_i(raw, "n:add_to_cart"),
-        checkouts=_i(raw, "n:checkout_started"),
+        first_seen=first_seen,
+        last_seen=last_seen,
+        events=sum(events_by_type.values()),
+        events_by_type=events_by_type,
+        sessions=int(v) if (v := get("sessions")) else 0,
+        product_views=count("product_view", 0),
+        dwell_ms=dwell_ms,
+        searches=count("search", 0),
+        cart_adds=count("add_to_cart", 0),
+        checkouts=count("checkout_started", 0),
         orders=orders,
         revenue=round(revenue, 2),
         average_order_value=round(revenue / orders, 2) if orders else 0.0,
-        items_bought=_i(raw, "items_bought"),
-        first_purchase_at=_opt(raw, "first_purchase_ts"),
+        items_bought=int(v) if (v := get("items_bought")) else 0,
+        first_purchase_at=float(v) if (v := get("first_purchase_ts")) else None,
         last_purchase_at=last_purchase,
         days_since_last_purchase=round((now - last_purchase) / DAY, 2) if last_purchase else None,
-        returns=_i(raw, "returns"),
-        returned_value=round(_fl(raw, "returned_value"), 2),
-        return_rate=round(_i(raw, "returns") / orders, 4) if orders else 0.0,
+        returns=returns,
+        returned_value=round(float(v) if (v := get("returned_value")) else 0.0, 2),
+        return_rate=round(returns / orders, 4) if orders else 0.0,
         orders_shipping_paid=paid,
         orders_shipping_free=free,
         shipping_paid_ratio=round(paid / (paid + free), 4) if paid + free else None,
-        shipping_paid_total=round(_fl(raw, "shipping_paid_total"), 2),
-        email_opens=_i(raw, "n:email_open"),
-        email_clicks=_i(raw, "n:email_click"),
-        last_email_open_at=_opt(raw, "last_email_open_ts"),
-        last_email_click_at=_opt(raw, "last_email_click_ts"),
-        offer_impressions=_i(raw, "n:offer_impression"),
-        offer_accepts=_i(raw, "n:offer_accept"),
-        offer_dismissals=_i(raw, "n:offer_dismiss"),
+        shipping_paid_total=round(float(v) if (v := get("shipping_paid_total")) else 0.0, 2),
+        email_opens=count("email_open", 0),
+        email_clicks=count("email_click", 0),
+        last_email_open_at=float(v) if (v := get("last_email_open_ts")) else None,
+        last_email_click_at=float(v) if (v := get("last_email_click_ts")) else None,
+        offer_impressions=count("offer_impression", 0),
+        offer_accepts=count("offer_accept", 0),
+        offer_dismissals=count("offer_dismiss", 0),
         consent=Consent(
-            personalization=consent_given(raw, "personalization"),
-            marketing=consent_given(raw, "marketing"),
-            analytics=consent_given(raw, "analytics"),
+            personalization=None if (v := get("consent:personalization")) is None else v == "1",
+            marketing=None if (v := get("consent:marketing")) is None else v == "1",
+            analytics=None if (v := get("consent:analytics")) is None else v == "1",
         ),
-        traits={k[6:]: v for k, v in raw.items() if k.startswith("trait:")},
-        stage=journey_stage(raw),
-        segments=segments(raw, now),
-        rfm=rfm(raw, now),
+        traits=traits,
+        stage=_stage(orders, returns, engaged, events_by_type, dwell_ms),
+        segments=_segments(orders, first_seen, last_seen, last_purchase, revenue, now),
+        rfm=_rfm(orders, last_purchase, revenue, now),
         cart=cart_view(raw_cart),
         propensities=_scores(scores),
-        merged_visitors=_i(raw, "merged_visitors"),
+        merged_visitors=int(v) if (v := get("merged_visitors")) else 0,
     )
 
 
 def _scores(scores: Mapping[str, str]) -> dict[str, Any]:
     out: dict[str, Any] = {}
+    if not scores:
+        return out
     for k, v in scores.items():
         try:
             out[k] = float(v)

@@ -84,8 +84,9 @@ class Catalog:
     contact_defaults: ContactDefaults = field(default_factory=ContactDefaults)
     no_offer_priority: float = 1.0
     version: str = ""
-    # Arbitration's per-visitor-kind gate plans (see offers.arbitration._gate_plan): derived
-    # from this immutable catalog, so they live and die with it.
+    # Arbitration's per-visitor-kind plans (see offers.arbitration._plan) and other data derived
+    # from this immutable catalog (validity boundaries, facts read, the no-contact state), so
+    # they live and die with it.
     plans: dict[Any, Any] = field(default_factory=dict, init=False, compare=False, repr=False)
 
     def __len__(self) -> int:

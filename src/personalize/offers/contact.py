@@ -35,6 +35,7 @@ dismissal suppresses again for N days.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -58,12 +59,31 @@ BUDGET_TOTAL: Final = "budget:total"
 
 
 def day_stamp(now: float) -> str:
-    return datetime.fromtimestamp(now, tz=UTC).strftime("%Y%m%d")
+    return _stamps(now)[0]
 
 
 def week_stamp(now: float) -> str:
-    year, week, _ = datetime.fromtimestamp(now, tz=UTC).isocalendar()
-    return f"{year}-W{week:02d}"
+    return _stamps(now)[1]
+
+
+# (from, until, day, week): the UTC day the last stamps were made for, minus a second at each
+# end, so that rounding ``now`` to microseconds (as datetime does) cannot cross midnight.
+_last_day: tuple[float, float, str, str] = (math.inf, -math.inf, "", "")
+
+
+def _stamps(now: float) -> tuple[str, str]:
+    """``YYYYMMDD`` and ISO ``YYYY-Www`` of ``now`` in UTC; formatted once per UTC day."""
+    global _last_day
+    start, until, day, week = _last_day
+    if start <= now < until:
+        return day, week
+    moment = datetime.fromtimestamp(now, tz=UTC)
+    year, number, _ = moment.isocalendar()
+    day, week = moment.strftime("%Y%m%d"), f"{year}-W{number:02d}"
+    midnight = math.floor(now / DAY_S) * DAY_S
+    if midnight + 1.0 <= now < midnight + DAY_S - 1.0:  # else near midnight: do not remember
+        _last_day = (midnight + 1.0, midnight + DAY_S - 1.0, day, week)
+    return day, week
 
 
 def offer_fields(offer_id: str) -> tuple[str, ...]:
@@ -151,7 +171,18 @@ def blocked_reasons(
     budget: tuple[int, int] | None = None,
 ) -> list[str]:
     """Per-offer reasons (not the global cap); ``get`` maps field name -> raw value."""
-    day, week = day_stamp(now), week_stamp(now)
+    return _blocked_reasons(policy, get, offer_id, now, day_stamp(now), week_stamp(now), budget)
+
+
+def _blocked_reasons(
+    policy: EffectivePolicy,
+    get: Mapping[str, bytes | str | None],
+    offer_id: str,
+    now: float,
+    day: str,
+    week: str,
+    budget: tuple[int, int] | None,
+) -> list[str]:
     reasons: list[str] = []
     o = offer_id
     imp = _int(get.get(f"imp:{o}")) if _text(get.get(f"impd:{o}")) == day else 0
@@ -183,7 +214,7 @@ def blocked_reasons(
 
 
 def contact_state_from_fields(
-    fields: Mapping[bytes | str, bytes | str | None] | Sequence[bytes | str | None],
+    fields: Mapping[bytes, bytes | str | None] | Mapping[str, bytes | str | None] | Sequence[bytes | str | None],
     catalog: Catalog,
     now: float,
     *,
@@ -204,21 +235,35 @@ def contact_state_from_fields(
         }
     else:
         get = dict(zip(contact_fields_to_read(ids), fields, strict=True))
-    day = day_stamp(now)
+    # The UTC day and ISO week once per customer (formatting them is the costly part), and only
+    # when a counter needs them: most visitors have no contact record at all.
+    day = day_stamp(now) if ids or get.get("alld") is not None else ""  # "" never matches None
     offers_today = _int(get.get("all")) if _text(get.get("alld")) == day else 0
     global_reasons = (
         (CAP_GLOBAL,) if offers_today >= catalog.contact_defaults.max_offers_per_day else ()
     )
     blocked: dict[str, tuple[str, ...]] = {}
+    week = week_stamp(now) if ids else ""
     for offer_id in ids:
         compiled = catalog.offers.get(offer_id)
         if compiled is None:
             continue
         budget = budgets.get(offer_id, (0, 0)) if budgets is not None else None
-        reasons = blocked_reasons(compiled.policy, get, offer_id, now, budget)
+        reasons = _blocked_reasons(compiled.policy, get, offer_id, now, day, week, budget)
         if reasons:
             blocked[offer_id] = tuple(reasons)
     return ContactState(blocked=blocked, global_reasons=global_reasons, offers_today=offers_today)
+
+
+def no_contact_state(catalog: Catalog) -> ContactState:
+    """What ``contact_state_from_fields`` says for a customer with no contact record and no
+    offer to check (no fields, no offer ids): nothing blocked, unless the global cap is 0.
+    Cached on the catalog and shared: never mutate it."""
+    state = catalog.plans.get("no_contact")
+    if state is None:
+        state = catalog.plans["no_contact"] = contact_state_from_fields({}, catalog, 0.0, offer_ids=())
+    assert isinstance(state, ContactState)
+    return state
 
 
 # --- ops for outcome events ------------------------------------------------------------

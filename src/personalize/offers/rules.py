@@ -40,6 +40,7 @@ Semantics of missing data (documented contract):
 
 from __future__ import annotations
 
+import bisect
 import difflib
 import functools
 import math
@@ -686,6 +687,8 @@ def compile_node(node: Node) -> Evaluator:
         )
         if test is not None:
             return lambda facts: test(left(facts))
+    if op in ("in", "not in") and isinstance(node.left, Literal) and type(node.left.value) is str:
+        return _string_membership(node.left.value, right, negate=op == "not in")
     if op == "in":
         return lambda facts: _contains(left(facts), right(facts)) is True
     if op == "not in":
@@ -707,6 +710,22 @@ def _numeric_constant_comparison(op: str, left: Evaluator, const: float) -> Eval
     if op == "<=":
         return lambda facts: type(v := left(facts)) in num and v <= const
     return lambda facts: type(v := left(facts)) in num and v < const
+
+
+def _string_membership(needle: str, haystack: Evaluator, negate: bool) -> Evaluator:
+    """The hot case ``"loyal" in profile.segments``: ``_contains`` inlined for a list (an
+    element counts when it is a ``str`` equal to the needle), other containers as before."""
+
+    def contains(facts: Facts) -> bool:
+        h = haystack(facts)
+        if type(h) is list:
+            for x in h:
+                if type(x) is str and x == needle:
+                    return not negate
+            return negate
+        return _contains(needle, h) is (not negate)
+
+    return contains
 
 
 def _is_null(node: Node) -> bool:
@@ -754,10 +773,13 @@ class Rule:
 
     def explain(self, facts: Facts) -> str:
         """The rule with the values it read, e.g. ``cart.value >= 30 (cart.value=42.00)``."""
-        shown = [
-            f"{name}={_format_value(_lookup(tuple(name.split('.')))(facts))}" for name in self.names
-        ]
+        shown = [f"{name}={_format_value(_name_lookup(name)(facts))}" for name in self.names]
         return f"{self.source} ({', '.join(shown)})" if shown else self.source
+
+
+@functools.lru_cache(maxsize=8192)
+def _name_lookup(name: str) -> Evaluator:
+    return _lookup(tuple(name.split(".")))
 
 
 def _format_value(value: Any) -> str:
@@ -787,3 +809,167 @@ def _compile_rule_cached(source: str) -> Rule:
     names = tuple(dict.fromkeys(n.dotted for n in names_in(ast)))
     personal = any(n.split(".", 1)[0] in PERSONAL_ROOTS for n in names)
     return Rule(source=source, ast=ast, evaluate=compile_node(ast), names=names, personal=personal)
+
+
+# --- rule sets: many rules evaluated together ------------------------------------------
+
+_THRESHOLD_OPS: Final = frozenset({"<", "<=", ">", ">=", "=="})
+_SCALAR_TYPES: Final = frozenset({str, int, float, bool, type(None)})
+_MEMO_CAP: Final = 256  # value combinations remembered per group of rules
+
+
+def _threshold(rule: Rule) -> tuple[str, float] | None:
+    """``(op, constant)`` when the rule is ``<name> <op> <number>``, which is true only for an
+    int/float (not bool, not NaN) value that compares so with the constant."""
+    node = rule.ast
+    if (
+        isinstance(node, Binary)
+        and node.op in _THRESHOLD_OPS
+        and isinstance(node.left, Name)
+        and isinstance(node.right, Literal)
+        and _is_number(node.right.value)
+    ):
+        return node.op, node.right.value
+    return None
+
+
+def _outcome_at(op: str, const: float, consts: list[float], cls: int) -> bool:
+    """``v <op> const`` for any v of class ``cls``: odd ``2i+1`` means v == consts[i]; even
+    ``2i`` means consts[i-1] < v < consts[i] (the ends open to infinity)."""
+    i, equal = divmod(cls, 2)
+    if equal:
+        v = consts[i]
+        return {"<": v < const, "<=": v <= const, ">": v > const, ">=": v >= const, "==": v == const}[op]
+    below = const >= consts[i] if i < len(consts) else False  # v < const (and v != const)
+    return below if op in ("<", "<=") else (not below if op in (">", ">=") else False)
+
+
+def value_key(value: Any) -> Any:
+    """A hashable stand-in for a fact such that equal keys give every rule the same outcome, or
+    None. Types are part of the key (1, 1.0 and true differ in rules); NaN has none (it is not
+    equal to itself); a list counts when it only holds strings (``profile.segments``)."""
+    t = type(value)
+    if t in _SCALAR_TYPES:
+        return (t, value) if value == value else None  # noqa: PLR0124 - NaN != NaN
+    if t is list:
+        for x in value:
+            if type(x) is not str:
+                return None
+        return (t, tuple(value))
+    return None
+
+
+def _path(name: str) -> tuple[str, str, Evaluator | None]:
+    """``(group, field, None)`` for a ``group.field`` name, read inline by a rule set (one call
+    less per fact, which shows once caches are cold); deeper names keep their lookup closure."""
+    path = tuple(name.split("."))
+    if len(path) == 2:
+        return path[0], path[1], None
+    return "", "", _lookup(path)
+
+
+class _Memo:
+    """Rules reading the same facts, their failures remembered per combination of values."""
+
+    __slots__ = ("field", "getters", "group", "members", "memo", "on")
+
+    def __init__(self, names: tuple[str, ...], members: list[tuple[int, Rule]]) -> None:
+        self.group, self.field, _ = _path(names[0]) if len(names) == 1 else ("", "", None)
+        self.getters = tuple(_lookup(tuple(name.split("."))) for name in names) if not self.field else ()
+        self.members = [(bit, rule.passes) for bit, rule in members]
+        self.memo: dict[Any, int] = {}
+        self.on = True  # off once the memo filled up: the values hardly repeat (a price...)
+
+    def failures(self, facts: Facts) -> int:
+        key: Any = None
+        if self.on:
+            if self.field:  # one group.field name: the common case, read inline
+                group = facts.get(self.group)
+                key = value_key(group.get(self.field) if isinstance(group, dict) else None)
+            elif len(self.getters) == 1:
+                key = value_key(self.getters[0](facts))
+            else:
+                key = tuple(value_key(get(facts)) for get in self.getters)
+                if None in key:
+                    key = None
+            if key is not None:
+                mask = self.memo.get(key)
+                if mask is not None:
+                    return mask
+        mask = 0
+        for bit, passes in self.members:
+            if not passes(facts):
+                mask |= bit
+        if key is not None:
+            if len(self.memo) >= _MEMO_CAP:
+                self.on = False
+                self.memo.clear()
+            else:
+                self.memo[key] = mask
+        return mask
+
+
+class RuleSet:
+    """Distinct rules compiled into one evaluation: ``failures(facts)`` has bit ``i`` set when
+    ``rules[i].passes(facts)`` is false, exactly as evaluating each rule would say.
+
+    Rules that read the same facts are evaluated together:
+
+    * ``<name> <op> <number>`` rules over one name (``cart.value >= 30``, ``cart.value >= 50``...)
+      become one lookup, one bisection into their sorted constants and a table of outcomes;
+    * other groups of rules over the same names (``profile.stage in [...]`` for many stage lists,
+      ``"loyal" in profile.segments or profile.orders >= k`` for many k) remember their outcomes
+      per combination of values (``value_key``): one lookup per name answers them all;
+    * a rule alone with its names is evaluated as is; rules over no name are constants.
+    """
+
+    __slots__ = ("_constant", "_memos", "_single", "_thresholds", "rules")
+
+    def __init__(self, rules: tuple[Rule, ...]) -> None:
+        self.rules = rules
+        groups: dict[tuple[str, ...], list[tuple[int, Rule]]] = {}
+        self._constant = 0
+        for i, rule in enumerate(rules):
+            if not rule.names:
+                self._constant |= 0 if rule.passes({}) else 1 << i
+            else:
+                groups.setdefault(rule.names, []).append((1 << i, rule))
+        self._thresholds: list[tuple[str, str, Evaluator | None, list[float], list[int], int]] = []
+        self._memos: list[_Memo] = []
+        self._single: list[tuple[int, Callable[[Facts], bool]]] = []
+        for names, members in groups.items():
+            tests = [(bit, _threshold(rule)) for bit, rule in members]
+            if len(names) == 1 and all(t is not None for _, t in tests):
+                consts = sorted({t[1] for _, t in tests if t is not None})
+                table = [
+                    sum(bit for bit, t in tests if t is not None and not _outcome_at(*t, consts, cls))
+                    for cls in range(2 * len(consts) + 1)
+                ]
+                everything = sum(bit for bit, _ in members)
+                self._thresholds.append((*_path(names[0]), consts, table, everything))
+            elif len(members) > 1:
+                self._memos.append(_Memo(names, members))
+            else:
+                self._single.extend((bit, rule.passes) for bit, rule in members)
+
+    def failures(self, facts: Facts) -> int:
+        failed = self._constant
+        num = _NUMBER_TYPES
+        v: Any
+        for group_name, field, get, consts, table, everything in self._thresholds:
+            if get is None:
+                group = facts.get(group_name)
+                v = group.get(field) if isinstance(group, dict) else None
+            else:
+                v = get(facts)
+            if type(v) in num and v == v:  # noqa: PLR0124 - NaN compares false with everything
+                i = bisect.bisect_left(consts, v)
+                failed |= table[2 * i + 1] if i < len(consts) and consts[i] == v else table[2 * i]
+            else:
+                failed |= everything
+        for memo in self._memos:
+            failed |= memo.failures(facts)
+        for bit, passes in self._single:
+            if not passes(facts):
+                failed |= bit
+        return failed
