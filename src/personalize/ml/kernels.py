@@ -43,12 +43,21 @@ NO_CATEGORY = -3  # category filter off (codes are >= -1; -2 means "a category t
 READY, THIN, FOLD_IN_FAILED = 0, 1, 2
 
 
-def _jit(fn: F) -> F:
-    options: dict[str, Any] = {"nogil": True, "boundscheck": False, "error_model": "numpy"}
+def _cache_available() -> bool:
+    """numba refuses ``cache=True`` when neither the package directory nor the user's cache
+    directory is writable; then every process compiles for itself."""
     try:
-        return numba.njit(cache=True, **options)(fn)  # type: ignore[no-any-return]
-    except RuntimeError:  # no writable cache location (read-only install and home): compile per process
-        return numba.njit(cache=False, **options)(fn)  # type: ignore[no-any-return]
+        numba.njit(cache=True)(lambda: None)
+    except RuntimeError:
+        return False
+    return True
+
+
+_CACHE = _cache_available()
+
+
+def _jit(fn: F) -> F:
+    return numba.njit(nogil=True, boundscheck=False, error_model="numpy", cache=_CACHE)(fn)  # type: ignore[no-any-return]
 
 
 @_jit
@@ -202,18 +211,19 @@ def _radix_sort(cand: Any, perm: Any, count: int, n_items: int, tmp_cand: Any, t
 
 @_jit
 def collect(
-    session: Any, in_view_row: int, in_view_weight: float, history: Any, history_weight: float,
+    inputs: Any, n_session: int, in_view_row: int, in_view_weight: float, history_weight: float,
     session_decay: Any, seen_decay: Any, history_decay: Any, seen_weight: float,
     seq_ids: Any, seq_scores: Any, seq_weight: float, knn_ids: Any, knn_scores: Any, knn_weight: float,
     popular_order: Any, n_popular: int,
     factors: Any, gram: Any, alpha: float, fold_in: bool, als_fold_in: bool, thin_limit: int,
     slot: Any, cand: Any, perm: Any, acc: Any, rows: Any, weights: Any, kinds: Any, seen: Any, visit: Any,
-    a: Any, user: Any, tmp_cand: Any, tmp_perm: Any, gathered: Any,
+    a: Any, user: Any, tmp_cand: Any, tmp_perm: Any,
 ) -> tuple[int, int, int, int, bool, bool]:
     """Candidates of one request and their evidence.
 
-    The inputs: ``session``/``history`` rows (item index, event weight, rank in the list) of the
-    known items with a positive weight, ``in_view_row`` (-1: none); they become rows[:m],
+    The inputs: ``inputs`` holds (item index, event weight, rank in its list) of the known
+    items with a positive weight, flat, the session's first (``n_session`` values), then the
+    history's; ``in_view_row`` is the item in view (-1: none). They become rows[:m],
     weights[:m] (session: weight x session_decay[rank]; in view: in_view_weight; history:
     history_weight x weight x history_decay[rank]), kinds[:m] and seen[:m] (the re-show boost:
     weight x seen_decay[rank] for session rows).
@@ -222,14 +232,13 @@ def collect(
     = the input rows whose neighbours count (this visit's; all rows if it has none). With
     ``fold_in``, ``user`` gets the visitor's factors; when the candidates are fewer than
     ``thin_limit`` the call stops there (status THIN, candidates unsorted) for the caller to
-    add ALS neighbours and call :func:`finish`; otherwise the candidates are sorted and, with
-    ``fold_in``, their factor rows gathered into ``gathered``.
+    add ALS neighbours and call :func:`finish`; otherwise the candidates are sorted.
     Returns (status, candidate count, m, n_visit, sequence part on, co-occurrence part on)."""
     m = 0
-    for t in range(session.shape[0]):
-        w = session[t, 1]
-        rank = np.int64(session[t, 2])
-        rows[m] = np.int64(session[t, 0])
+    for t in range(0, n_session, 3):
+        w = inputs[t + 1]
+        rank = np.int64(inputs[t + 2])
+        rows[m] = np.int64(inputs[t])
         weights[m] = np.float32(w * session_decay[rank])
         kinds[m] = KIND_SESSION
         seen[m] = np.float32(w * seen_decay[rank])
@@ -240,9 +249,9 @@ def collect(
         kinds[m] = KIND_IN_VIEW
         seen[m] = 0.0
         m += 1
-    for t in range(history.shape[0]):
-        rows[m] = np.int64(history[t, 0])
-        weights[m] = np.float32(history_weight * history[t, 1] * history_decay[np.int64(history[t, 2])])
+    for t in range(n_session, inputs.shape[0], 3):
+        rows[m] = np.int64(inputs[t])
+        weights[m] = np.float32(history_weight * inputs[t + 1] * history_decay[np.int64(inputs[t + 2])])
         kinds[m] = KIND_HISTORY
         seen[m] = 0.0
         m += 1
@@ -290,7 +299,7 @@ def collect(
             return FOLD_IN_FAILED, count, m, n_visit, seq_on, knn_on
         if count < thin_limit:
             return THIN, count, m, n_visit, seq_on, knn_on
-    finish(count, slot, cand, perm, acc, factors, fold_in, tmp_cand, tmp_perm, gathered)
+    finish(count, slot, cand, perm, acc, tmp_cand, tmp_perm)
     return READY, count, m, n_visit, seq_on, knn_on
 
 
@@ -302,20 +311,28 @@ def add_candidates(items: Any, slot: Any, cand: Any, acc: Any, count: int) -> in
 
 
 @_jit
-def finish(
-    count: int, slot: Any, cand: Any, perm: Any, acc: Any, factors: Any, gather: bool,
-    tmp_cand: Any, tmp_perm: Any, gathered: Any,
-) -> None:
-    """Sort the candidates by item; slot[item] becomes its sorted position; gather factor rows."""
+def finish(count: int, slot: Any, cand: Any, perm: Any, acc: Any, tmp_cand: Any, tmp_perm: Any) -> None:
+    """Sort the candidates by item; slot[item] becomes its sorted position."""
     _radix_sort(cand, perm, count, slot.shape[0], tmp_cand, tmp_perm)
     for c in range(count):
         slot[cand[c]] = c
-    if gather:
-        f = factors.shape[1]
-        flat = factors.reshape(-1)
-        out = gathered.reshape(-1)
-        for c in range(count):
-            _copy(out, np.uint64(c * f), flat, np.uint64(cand[c] * f), f)
+
+
+ALS_BLOCK = 256  # rows gathered per sgemv call: the block stays in L1/L2
+
+
+@_jit
+def _als_scores(factors: Any, cand: Any, count: int, user: Any, block: Any, out: Any) -> None:
+    """out[c] = factors[cand[c]] . user by BLAS, block by block."""
+    f = factors.shape[1]
+    for start in range(0, count, ALS_BLOCK):
+        n = min(ALS_BLOCK, count - start)
+        for c in range(n):
+            row = factors[cand[start + c]]
+            dst = block[c]
+            for j in range(f):
+                dst[j] = row[j]
+        out[start:start + n] = np.dot(block[:n], user)
 
 
 _INSERTION_K = 48  # up to this k, a bounded insertion; beyond, a partition then a sort
@@ -371,15 +388,21 @@ def _top_k(total: Any, count: int, k: int, local: Any) -> tuple[int, bool]:
 @_jit
 def score(
     count: int, cand: Any, perm: Any, acc: Any, seq_on: bool, seq_weight: float, knn_on: bool, knn_weight: float,
-    als: Any, als_on: bool, als_weight: float, popularity: Any, popularity_weight: Any,
+    factors: Any, user: Any, block: Any, als: Any, als_on: bool, als_weight: float, popularity: Any,
+    popularity_weight: Any,
     blocked: Any, slot: Any, item_category: Any, category: int, n: int,
     total: Any, local: Any, source: Any, scales: Any,
+    seq_ids: Any, seq_scores: Any, knn_ids: Any, knn_scores: Any, rows: Any, weights: Any, visit: Any,
+    best_seq: Any, best_knn: Any,
 ) -> tuple[int, bool]:
-    """Scores of the sorted candidates into total[:count]; the best n (finite, best first) into
+    """Scores of the sorted candidates into total[:count] (with ``als_on``, their ALS scores
+    into als[:count] first); the best n (finite, best first) into
     local[:k] (candidate positions) with their strongest component in source[:k]
-    (0 re-show, 1 sequence, 2 co-occurrence, 3 ALS, 4 popularity). Returns (k, tied): when
-    two finite scores among the best tie, or tie at the cut, the order is numpy's business
-    (the caller re-ranks total with argpartition and calls :func:`sources`). Clears ``slot``."""
+    (0 re-show, 1 sequence, 2 co-occurrence, 3 ALS, 4 popularity) and, for the neighbour
+    parts that are on, the visit row behind each (best_seq/best_knn, see :func:`best_rows`).
+    Returns (k, tied): when two finite scores among the best tie, or tie at the cut, the order
+    is numpy's business (the caller re-ranks total with argpartition and calls
+    :func:`sources` and :func:`best_rows`). Clears ``slot``."""
     seq_scale = 0.0
     knn_scale = 0.0
     if seq_on:
@@ -398,6 +421,7 @@ def score(
         knn_scale = knn_weight / top
     als_scale32 = np.float32(0.0)
     if als_on:
+        _als_scores(factors, cand, count, user, block, als)
         top32 = np.float32(-np.inf)
         for c in range(count):
             if als[c] > top32:
@@ -437,6 +461,10 @@ def score(
         return k, True
     sources(local, finite, cand, perm, acc, seq_on, seq_scale, knn_on, knn_scale, als, als_on, als_scale32,
             popularity, popularity_weight, source)
+    if seq_on:
+        best_rows(seq_ids, seq_scores, rows, weights, visit, cand, local, finite, slot, best_seq)
+    if knn_on:
+        best_rows(knn_ids, knn_scores, rows, weights, visit, cand, local, finite, slot, best_knn)
     return finite, False
 
 
@@ -466,16 +494,16 @@ def sources(
 
 @_jit
 def best_rows(
-    ids: Any, scores: Any, rows: Any, weights: Any, visit: Any, top: Any, slot: Any, best: Any,
+    ids: Any, scores: Any, rows: Any, weights: Any, visit: Any, cand: Any, local: Any, k: int, slot: Any,
+    best: Any,
 ) -> None:
-    """For each item of ``top``, the visit row (index into ``visit``) whose neighbours give it the
-    largest positive contribution (ties: the earlier row), -1 if none, into best[:len(top)]."""
-    k = top.shape[0]
+    """For each ranked item cand[local[t]], t < k, the visit row (index into ``visit``) whose
+    neighbours give it the largest positive contribution to this part (ties: the earlier row),
+    -1 if none, into best[t]. ``slot`` is used and left clean."""
     n_visit = visit.shape[0]
     value = np.zeros((k, n_visit))
     for t in range(k):
-        if slot[top[t]] < 0:
-            slot[top[t]] = t
+        slot[cand[local[t]]] = t
     width = ids.shape[1]
     for v in range(n_visit):
         r = visit[v]
@@ -488,13 +516,11 @@ def best_rows(
                 if c > value[t, v]:
                     value[t, v] = c
     for t in range(k):
-        first = slot[top[t]]
+        slot[cand[local[t]]] = -1
         b = -1
         top_value = 0.0
         for v in range(n_visit):
-            if value[first, v] > top_value:
+            if value[t, v] > top_value:
                 b = v
-                top_value = value[first, v]
+                top_value = value[t, v]
         best[t] = b
-    for t in range(k):
-        slot[top[t]] = -1

@@ -19,7 +19,6 @@ from __future__ import annotations
 import threading
 from collections.abc import Collection, Sequence
 from dataclasses import asdict, dataclass, fields
-from functools import lru_cache
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -82,14 +81,6 @@ def _normalised(values: npt.NDArray[Any]) -> FloatVec:
     return (values * (1.0 / top)).astype(np.float32, copy=False)
 
 
-@lru_cache(maxsize=16)
-def _decay_powers(p: ScoringParams) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.float64], npt.NDArray[np.float64]]:
-    """``decay ** rank`` per input rank (session, re-show boost, history), once per parameter set."""
-    return (np.asarray([p.session_decay**r for r in range(p.max_session_items)], dtype=np.float64),
-            np.asarray([p.seen_decay**r for r in range(p.max_session_items)], dtype=np.float64),
-            np.asarray([p.history_decay**r for r in range(p.max_history_items)], dtype=np.float64))
-
-
 class RecommenderModel:
     """An immutable, verified model. Safe to share between requests and threads."""
 
@@ -130,6 +121,7 @@ class RecommenderModel:
         self.seq = seq
         self.knn = knn
         self.params = params or ScoringParams()
+        self._weights = _Weights(self.params, item_factors is not None)
         self.config = config or {}
         self.metrics = metrics or {}
         self._sequence_prefix = f"often {self.config.get('sequence_verb', 'viewed')} after"
@@ -166,6 +158,7 @@ class RecommenderModel:
         clone = object.__new__(RecommenderModel)
         clone.__dict__.update(self.__dict__)
         clone.params = params
+        clone._weights = _Weights(params, self.item_factors is not None)
         return clone
 
     def _excluded_indices(self, exclude: Collection[str]) -> list[int]:
@@ -203,17 +196,24 @@ class RecommenderModel:
         self,
         session_items: Sequence[tuple[str, float]],
         history_items: Sequence[tuple[str, float]],
-    ) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.float64]]:
-        """(item index, weight, rank) of the known session and history items with a positive
-        weight; the kernel turns them into input rows (see ``kernels.collect``)."""
+    ) -> tuple[list[float], int]:
+        """(item index, event weight, rank in its list) of the known session items, then of the
+        history items, with a positive weight, flat; and how many values are the session's.
+        The kernel turns them into input rows (see ``kernels.collect``)."""
         p = self.params
-        index = self._index
-        session = [(i, weight, rank) for rank, (item, weight) in enumerate(session_items[: p.max_session_items])
-                   if (i := index.get(item)) is not None and weight > 0]
-        history = [(i, weight, rank) for rank, (item, weight) in enumerate(history_items[: p.max_history_items])
-                   if (i := index.get(item)) is not None and weight > 0] if p.history_weight > 0 else []
-        return (np.array(session, dtype=np.float64).reshape(-1, 3) if session else _NO_ROWS,
-                np.array(history, dtype=np.float64).reshape(-1, 3) if history else _NO_ROWS)
+        get = self._index.get
+        out: list[float] = []
+        for rank, (item, weight) in enumerate(session_items[: p.max_session_items]):
+            i = get(item)
+            if i is not None and weight > 0:
+                out += (i, weight, rank)
+        n_session = len(out)
+        if p.history_weight > 0:
+            for rank, (item, weight) in enumerate(history_items[: p.max_history_items]):
+                i = get(item)
+                if i is not None and weight > 0:
+                    out += (i, weight, rank)
+        return out, n_session
 
     def _scratch(self) -> _Scratch:
         """Per-thread catalog-sized buffers, left clean after every request (no 50k allocations)."""
@@ -255,15 +255,17 @@ class RecommenderModel:
         """
         if n <= 0:
             return Ranking.of([])
-        p = self.params
-        session, history = self._inputs(session_items, history_items)
+        w = self._weights
+        if w.params is not self.params:  # params reassigned: derive again
+            w = self._weights = _Weights(self.params, self.item_factors is not None)
+        inputs, n_session = self._inputs(session_items, history_items)
         in_view_row = self._index.get(in_view, -1) if in_view is not None else -1
         blocked = self._excluded_indices(exclude)
         if in_view_row >= 0:
             blocked.append(in_view_row)
         if not allow_seen:
             blocked.extend(self._excluded_indices([item for item, _ in session_items]))
-        m = session.shape[0] + history.shape[0] + (in_view_row >= 0)
+        m = len(inputs) // 3 + (in_view_row >= 0)
         if m == 0:
             return Ranking.of(self.popular(n, category=category, exclude=[self.item_ids[i] for i in blocked]))
 
@@ -274,44 +276,40 @@ class RecommenderModel:
         # too thin to fill the list. Neighbours come from this visit (session items, the item
         # in view); the longer history speaks through the ALS fold-in (expanding 50 history
         # items' neighbour lists made the candidate set ~10x larger for little gain).
-        # The loops are compiled (ml/kernels.py); BLAS scores the candidates' ALS part.
+        # The loops are compiled (ml/kernels.py); numpy only for the rare paths below.
         n_items = self.n_items
-        fold_in = self.item_factors is not None and p.als_weight > 0
+        fold_in = w.fold_in
         thin_limit = 4 * n + len(blocked) if fold_in else -1
-        cap = min(n_items, m * self._neighbour_width + m + _POPULAR_CANDIDATES + n + max(thin_limit, 0))
         s = self._scratch()
-        s.ensure(cap, m)
+        s.ensure(min(n_items, m * self._neighbour_width + m + _POPULAR_CANDIDATES + n + max(thin_limit, 0)), m)
         factors = self._k_factors
-        session_decay, seen_decay, history_decay = _decay_powers(p)
         status, count, m, n_visit, seq_on, knn_on = kernels.collect(
-            session, in_view_row, float(p.in_view_weight), history, float(p.history_weight),
-            session_decay, seen_decay, history_decay, float(p.seen_weight),
-            self._k_seq_ids, self._k_seq_scores, float(p.seq_weight), self._k_knn_ids, self._k_knn_scores,
-            float(p.knn_weight), self._popular_order, _POPULAR_CANDIDATES + n,
+            np.array(inputs, dtype=np.float64), n_session, in_view_row, w.in_view, w.history, w.session_decay,
+            w.seen_decay, w.history_decay, w.seen,
+            self._k_seq_ids, self._k_seq_scores, w.seq, self._k_knn_ids, self._k_knn_scores, w.knn,
+            self._popular_order, _POPULAR_CANDIDATES + n,
             factors, self._k_gram, self._als_alpha, fold_in, self._fold_in_als, thin_limit,
             s.slot, s.cand, s.perm, s.acc, s.rows, s.weights, s.kinds, s.seen, s.visit, s.gram, s.user,
-            s.tmp_cand, s.tmp_perm, s.gathered,
+            s.tmp_cand, s.tmp_perm,
         )
-        rows, weights, kinds = s.rows[:m].copy(), s.weights[:m].copy(), s.kinds[:m].copy()
-        user = s.user
+        rows, weights, visit = s.rows[:m], s.weights[:m], s.visit[:n_visit]
         if status != kernels.READY:
             if status == kernels.FOLD_IN_FAILED:
-                user[:] = self._fold_in_lapack(rows, weights)
+                s.user[:] = self._fold_in_lapack(rows, weights)
             if count < thin_limit:
-                full = factors @ user
+                full = factors @ s.user
                 k_als = min(n_items, thin_limit)
                 extra = np.argpartition(full, n_items - k_als)[n_items - k_als:]
                 count = kernels.add_candidates(extra, s.slot, s.cand, s.acc, count)
-            kernels.finish(count, s.slot, s.cand, s.perm, s.acc, factors, fold_in, s.tmp_cand, s.tmp_perm,
-                           s.gathered)
-        als = s.gathered[:count] @ user if fold_in else _NO_ALS
+            kernels.finish(count, s.slot, s.cand, s.perm, s.acc, s.tmp_cand, s.tmp_perm)
         code = kernels.NO_CATEGORY if category is None else self._category_index.get(category, -2)
-        pop_weight = np.float32(p.popularity_weight)
         k, tied = kernels.score(
-            count, s.cand, s.perm, s.acc, seq_on, float(p.seq_weight), knn_on, float(p.knn_weight),
-            als, fold_in, float(p.als_weight), self._popularity_norm, pop_weight,
-            np.asarray(blocked, dtype=np.int64), s.slot, self._k_item_category, code, n,
+            count, s.cand, s.perm, s.acc, seq_on, w.seq, knn_on, w.knn,
+            factors, s.user, s.block, s.als, fold_in, w.als, self._popularity_norm, w.popularity,
+            np.array(blocked, dtype=np.int64), s.slot, self._k_item_category, code, n,
             s.total, s.local, s.source, s.scales,
+            self._k_seq_ids, self._k_seq_scores, self._k_knn_ids, self._k_knn_scores, rows, weights, visit,
+            s.best_seq, s.best_knn,
         )
         local = s.local
         if tied:  # equal scores among the best: numpy's selection decides their order, as it always did
@@ -322,18 +320,23 @@ class RecommenderModel:
             k = local.size
             scales = s.scales
             kernels.sources(local, k, s.cand, s.perm, s.acc, seq_on, float(scales[0]), knn_on, float(scales[1]),
-                            als, bool(scales[3]), np.float32(scales[2]), self._popularity_norm, pop_weight,
+                            s.als, bool(scales[3]), np.float32(scales[2]), self._popularity_norm, w.popularity,
                             s.source)
+            if seq_on:
+                kernels.best_rows(self._k_seq_ids, self._k_seq_scores, rows, weights, visit, s.cand, local, k,
+                                  s.slot, s.best_seq)
+            if knn_on:
+                kernels.best_rows(self._k_knn_ids, self._k_knn_scores, rows, weights, visit, s.cand, local, k,
+                                  s.slot, s.best_knn)
         if k == 0:
             return Ranking.of([])
         positions = local[:k]
         top = s.cand[positions]
-        source_of = s.source[:k].tolist()
-        items = self.item_ids
-        return Ranking(
-            [items[i] for i in top.tolist()], s.total[positions].tolist(), [_SOURCES[j] for j in source_of],
-            _Evidence(self, rows, weights, kinds, s.visit[:n_visit].copy(), seq_on, knn_on, top, source_of),
-        )
+        evidence = _Evidence(self, rows.copy(), weights.copy(), s.kinds[:m].tolist(), visit.tolist(),
+                             s.best_seq[:k].tolist() if seq_on else None, s.best_knn[:k].tolist() if knn_on else None,
+                             top, s.source[:k].tolist())
+        return Ranking.of_indices(self.item_ids, top.tolist(), s.total[positions].tolist(),
+                                  [_SOURCES[j] for j in evidence.source_of], evidence)
 
     def _fold_in_lapack(self, rows: npt.NDArray[np.int64], weights: FloatVec) -> npt.NDArray[np.float32]:
         """The fold-in by LU (numpy), for a system the Cholesky kernel refused: it raises
@@ -346,8 +349,25 @@ class RecommenderModel:
         return np.linalg.solve(a, b).astype(np.float32)
 
 
-_NO_ALS = np.zeros(0, dtype=np.float32)
-_NO_ROWS = np.zeros((0, 3), dtype=np.float64)
+class _Weights:
+    """The scoring parameters as the kernels take them, derived once per model and parameter set."""
+
+    __slots__ = ("als", "fold_in", "history", "history_decay", "in_view", "knn", "params", "popularity", "seen",
+                 "seen_decay", "seq", "session_decay")
+
+    def __init__(self, p: ScoringParams, has_factors: bool) -> None:
+        self.params = p
+        self.seen, self.seq, self.knn, self.als = float(p.seen_weight), float(p.seq_weight), float(p.knn_weight), float(p.als_weight)
+        self.popularity = np.float32(p.popularity_weight)
+        self.in_view = float(p.in_view_weight)
+        self.history = float(p.history_weight)
+        self.fold_in = has_factors and p.als_weight > 0
+        # decay ** rank per input rank (session, re-show boost, history)
+        self.session_decay = np.asarray([p.session_decay**r for r in range(p.max_session_items)], dtype=np.float64)
+        self.seen_decay = np.asarray([p.seen_decay**r for r in range(p.max_session_items)], dtype=np.float64)
+        self.history_decay = np.asarray([p.history_decay**r for r in range(p.max_history_items)], dtype=np.float64)
+
+
 _kernels_warm = False
 
 
@@ -402,7 +422,7 @@ class _Scratch:
         self.user = np.zeros(factors, dtype=np.float32)
         self.gram = np.zeros(factors * factors, dtype=np.float64)  # the fold-in's system, flat
         self.scales = np.zeros(4, dtype=np.float64)
-        self._factors = factors
+        self.block = np.zeros((kernels.ALS_BLOCK, factors), dtype=np.float32)  # candidates' factor rows, gathered
         self.capacity = self.max_rows = 0
         self.ensure(1024, 128)
 
@@ -417,7 +437,9 @@ class _Scratch:
             self.total = np.zeros(capacity, dtype=np.float32)
             self.local = np.zeros(capacity, dtype=np.int64)
             self.source = np.zeros(capacity, dtype=np.int8)
-            self.gathered = np.zeros((capacity, self._factors), dtype=np.float32)
+            self.best_seq = np.zeros(capacity, dtype=np.int64)
+            self.best_knn = np.zeros(capacity, dtype=np.int64)
+            self.als = np.zeros(capacity, dtype=np.float32)
             self.capacity = capacity
         if rows > self.max_rows:
             size = max(rows, 2 * self.max_rows)
@@ -439,12 +461,15 @@ class _Reasons(Protocol):
 class Ranking:
     """One request's ranked items, best first. Reasons are written only for the positions
     asked for: a page shows fewer items than the scorer ranks (exclusions, diversity), and
-    explaining all of them cost a quarter of the scorer's time."""
+    explaining all of them cost a quarter of the scorer's time. Item ids are looked up on
+    first use too (``item_id(j)`` one at a time)."""
 
-    __slots__ = ("_explain", "item_ids", "scores", "sources")
+    __slots__ = ("_explain", "_ids", "_indices", "_names", "scores", "sources")
 
     def __init__(self, item_ids: list[str], scores: list[float], sources: list[str], explain: _Reasons) -> None:
-        self.item_ids = item_ids
+        self._ids: list[str] | None = item_ids
+        self._names: list[str] = item_ids
+        self._indices: list[int] | None = None
         self.scores = scores
         self.sources = sources
         self._explain = explain
@@ -455,12 +480,41 @@ class Ranking:
         return cls([c.item_id for c in candidates], [c.score for c in candidates], [c.source for c in candidates],
                    _Written([c.reason for c in candidates]))
 
+    @classmethod
+    def of_indices(cls, names: list[str], indices: list[int], scores: list[float], sources: list[str],
+                   explain: _Reasons) -> Ranking:
+        """A ranking of ``names[i] for i in indices``."""
+        ranking = cls.__new__(cls)
+        ranking._ids = None
+        ranking._names = names
+        ranking._indices = indices
+        ranking.scores = scores
+        ranking.sources = sources
+        ranking._explain = explain
+        return ranking
+
+    @property
+    def item_ids(self) -> list[str]:
+        ids = self._ids
+        if ids is None:
+            names = self._names
+            ids = self._ids = [names[i] for i in self._indices]  # type: ignore[union-attr]
+        return ids
+
+    def item_id(self, position: int) -> str:
+        if self._ids is not None:
+            return self._ids[position]
+        return self._names[self._indices[position]]  # type: ignore[index]
+
+    def __len__(self) -> int:
+        return len(self.scores)
+
     def reasons(self, positions: Sequence[int]) -> list[str]:
         return self._explain.reasons(positions)
 
     def candidates(self, positions: Sequence[int]) -> list[Candidate]:
         reasons = self.reasons(positions)
-        return [Candidate(item_id=self.item_ids[j], score=self.scores[j], reason=reason, source=self.sources[j])
+        return [Candidate(item_id=self.item_id(j), score=self.scores[j], reason=reason, source=self.sources[j])
                 for j, reason in zip(positions, reasons)]
 
 
@@ -475,52 +529,54 @@ class _Written:
 
 
 class _Evidence:
-    """What one scored request needs to explain its items: the inputs, which neighbour parts
-    scored, the visit's rows and each ranked item's strongest component (0 seen, 1 sequence,
-    2 knn, 3 ALS, 4 popular)."""
+    """What one scored request needs to explain its items: the input rows, the visit's rows
+    (indices into them), per ranked item its strongest component (0 seen, 1 sequence, 2 knn,
+    3 ALS, 4 popular) and the visit row behind its sequence / co-occurrence part (None: the
+    part is off), as the kernel found them."""
 
-    __slots__ = ("kinds", "knn_on", "model", "rows", "seq_on", "source_of", "top", "visit_index", "weights")
+    __slots__ = ("best_knn", "best_seq", "kinds", "model", "rows", "source_of", "top", "visit", "weights")
 
     def __init__(
-        self, model: RecommenderModel, rows: npt.NDArray[np.int64], weights: FloatVec, kinds: npt.NDArray[np.int8],
-        visit_index: npt.NDArray[np.int64], seq_on: bool, knn_on: bool, top: npt.NDArray[np.int64],
+        self, model: RecommenderModel, rows: npt.NDArray[np.int64], weights: FloatVec, kinds: list[int],
+        visit: list[int], best_seq: list[int] | None, best_knn: list[int] | None, top: npt.NDArray[np.int64],
         source_of: list[int],
     ) -> None:
         self.model = model
         self.rows = rows
         self.weights = weights
         self.kinds = kinds
-        self.visit_index = visit_index
-        self.seq_on = seq_on
-        self.knn_on = knn_on
+        self.visit = visit
+        self.best_seq = best_seq
+        self.best_knn = best_knn
         self.top = top
         self.source_of = source_of
 
     def reasons(self, positions: Sequence[int]) -> list[str]:
         # Each item's reason depends on that item alone, so explaining a subset gives the
         # same reasons as explaining the whole ranking.
-        if not len(positions):
-            return []
-        model = self.model
-        top = self.top[np.asarray(positions, dtype=np.intp)]
-        source_of = [self.source_of[j] for j in positions]
-        seq_best = self._best_rows(self.seq_on, model._k_seq_ids, model._k_seq_scores, top, source_of, 1)
-        knn_best = self._best_rows(self.knn_on, model._k_knn_ids, model._k_knn_scores, top, source_of, 2)
-        als_best = self._best_als_rows(top) if 3 in source_of else []
-        visit_index = self.visit_index
+        source_of = self.source_of
+        sources = [source_of[j] for j in positions]
+        # ALS reasons by one product over all the asked items, as always (BLAS's last bit
+        # depends on the matrix shape, and the best row on that bit when two rows tie)
+        als_best = self._best_als_rows(self.top[np.asarray(positions, dtype=np.intp)]) if 3 in sources else []
+        prefix = self.model._sequence_prefix
         out: list[str] = []
-        for j, source in enumerate(source_of):
+        for t, (j, source) in enumerate(zip(positions, sources)):
             if source == 0:
                 out.append("you viewed this recently")
             elif source == 1:
-                out.append(self._reason(_visit_row(visit_index, seq_best[j]), model._sequence_prefix))
+                out.append(self._reason(self._visit_row(self.best_seq, j), prefix))
             elif source == 2:
-                out.append(self._reason(_visit_row(visit_index, knn_best[j]), "because you viewed"))
+                out.append(self._reason(self._visit_row(self.best_knn, j), "because you viewed"))
             elif source == 3:
-                out.append(self._reason(als_best[j], "because you viewed"))
+                out.append(self._reason(als_best[t], "because you viewed"))
             else:
                 out.append("popular")
         return out
+
+    def _visit_row(self, best: list[int] | None, position: int) -> int:
+        v = best[position] if best is not None else -1
+        return self.visit[v] if v >= 0 else -1
 
     def _reason(self, best: int, prefix: str) -> str:
         if best < 0:
@@ -529,28 +585,12 @@ class _Evidence:
             return "similar to the item in view"
         return f"{prefix} {self.model.item_ids[int(self.rows[best])]}"
 
-    def _best_rows(
-        self, on: bool, ids: npt.NDArray[np.int32], scores: FloatVec, top: npt.NDArray[np.int64],
-        source_of: list[int], source: int,
-    ) -> list[int]:
-        """For each top item, the visit row contributing most to this part (-1: none; ties: the
-        earlier row); computed only when some item's reason comes from this part."""
-        if not on or source not in source_of:
-            return [-1] * top.size
-        best = np.empty(top.size, dtype=np.int64)
-        kernels.best_rows(ids, scores, self.rows, self.weights, self.visit_index, top, self.model._scratch().slot, best)
-        return best.tolist()  # type: ignore[no-any-return]
-
     def _best_als_rows(self, top: npt.NDArray[np.int64]) -> list[int]:
         factors = self.model.item_factors
         if factors is None:
             return [-1] * top.size
         affinity = (factors[self.rows] @ factors[top].T) * self.weights[:, None]  # (m, k)
         return [int(b) for b in affinity.argmax(axis=0).tolist()]
-
-
-def _visit_row(visit_index: npt.NDArray[np.int64], best: int) -> int:
-    return int(visit_index[best]) if best >= 0 else -1
 
 
 def load_artifact(path: Path | str, params: ScoringParams | None = None) -> RecommenderModel:
