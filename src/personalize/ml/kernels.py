@@ -29,7 +29,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 
 import numba
 import numpy as np
@@ -57,7 +57,7 @@ _CACHE = _cache_available()
 
 
 def _jit(fn: F) -> F:
-    return numba.njit(nogil=True, boundscheck=False, error_model="numpy", cache=_CACHE)(fn)  # type: ignore[no-any-return]
+    return cast(F, numba.njit(nogil=True, boundscheck=False, error_model="numpy", cache=_CACHE)(fn))
 
 
 @_jit
@@ -88,8 +88,7 @@ def _neighbours(
         w = weights[r]
         for j in range(width):
             c = scores[row, j] * w
-            if c > top:
-                top = c
+            top = max(top, c)
     if not top > 0:
         return False, count
     for v in range(n_visit):
@@ -268,8 +267,7 @@ def collect(
     n_seen = count
     if n_seen:
         for s in range(n_seen):
-            if acc[s, 0] > top:
-                top = acc[s, 0]
+            top = max(top, acc[s, 0])
         if seen_weight > 0:
             scale = seen_weight / top
             for s in range(n_seen):
@@ -335,7 +333,7 @@ def _als_scores(factors: Any, cand: Any, count: int, user: Any, block: Any, out:
         out[start:start + n] = np.dot(block[:n], user)
 
 
-_INSERTION_K = 48  # up to this k, a bounded insertion; beyond, a partition then a sort
+INSERTION_K = 48  # up to this k, a bounded insertion; beyond, a partition then a sort
 
 
 @_jit
@@ -343,28 +341,30 @@ def _top_k(total: Any, count: int, k: int, local: Any) -> tuple[int, bool]:
     """The k best of total[:count] into local (positions, best first, -inf dropped): (how many,
     tied). ``tied`` when two finite values among them are equal or one equals a value left out:
     the answer then depends on the selection algorithm and the caller uses numpy's."""
-    if k <= _INSERTION_K:
+    if k <= INSERTION_K:
+        # Values leave the list smallest first and the k-th only grows, so a tie seen on the
+        # way matters only if its value is still >= the final k-th.
         filled = 0
-        tied = False
+        tie = -np.inf
         for c in range(count):
             v = total[c]
             if filled == k and not v > total[local[k - 1]]:
-                if v == total[local[k - 1]] and v > -np.inf:
-                    tied = True
+                if v == total[local[k - 1]] and v > tie:
+                    tie = v
                 continue
             i = filled if filled < k else k - 1
             while i > 0 and v > total[local[i - 1]]:
                 local[i] = local[i - 1]
                 i -= 1
-            if i > 0 and v == total[local[i - 1]] and v > -np.inf:
-                tied = True
+            if i > 0 and v == total[local[i - 1]] and v > tie:
+                tie = v
             if filled < k:
                 filled += 1
             local[i] = c
         finite = 0
         while finite < filled and total[local[finite]] > -np.inf:
             finite += 1
-        return finite, tied
+        return finite, tie > -np.inf and (filled < k or tie >= total[local[k - 1]])
     values = total[:count]
     cut = np.partition(values, count - k)[count - k]
     chosen = 0
@@ -409,23 +409,20 @@ def score(
         top = -np.inf
         for c in range(count):
             v = acc[perm[c], 1]
-            if v > top:
-                top = v
+            top = max(top, v)
         seq_scale = seq_weight / top
     if knn_on:
         top = -np.inf
         for c in range(count):
             v = acc[perm[c], 2]
-            if v > top:
-                top = v
+            top = max(top, v)
         knn_scale = knn_weight / top
     als_scale32 = np.float32(0.0)
     if als_on:
         _als_scores(factors, cand, count, user, block, als)
         top32 = np.float32(-np.inf)
         for c in range(count):
-            if als[c] > top32:
-                top32 = als[c]
+            top32 = max(top32, als[c])
         if top32 > 0:
             als_scale32 = np.float32(als_weight / np.float64(top32))
         else:
@@ -513,8 +510,7 @@ def best_rows(
             t = slot[ids[row, j]]
             if t >= 0:
                 c = np.float64(scores[row, j] * w)
-                if c > value[t, v]:
-                    value[t, v] = c
+                value[t, v] = max(value[t, v], c)
     for t in range(k):
         slot[cand[local[t]]] = -1
         b = -1
