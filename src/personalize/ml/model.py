@@ -17,7 +17,7 @@ items ``history_weight * history_decay ** rank``. Top-k uses ``argpartition``.
 from __future__ import annotations
 
 import threading
-from collections.abc import Collection, Sequence
+from collections.abc import Collection, Iterator, Sequence
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 from typing import Any, Protocol
@@ -501,6 +501,12 @@ class Ranking:
             ids = self._ids = [names[i] for i in self._indices]  # type: ignore[union-attr]
         return ids
 
+    def iter_item_ids(self) -> Iterator[str]:
+        """The ids in rank order, looked up as they are read."""
+        if self._ids is not None:
+            return iter(self._ids)
+        return map(self._names.__getitem__, self._indices)  # type: ignore[arg-type]
+
     def item_id(self, position: int) -> str:
         if self._ids is not None:
             return self._ids[position]
@@ -559,31 +565,31 @@ class _Evidence:
         # ALS reasons by one product over all the asked items, as always (BLAS's last bit
         # depends on the matrix shape, and the best row on that bit when two rows tie)
         als_best = self._best_als_rows(self.top[np.asarray(positions, dtype=np.intp)]) if 3 in sources else []
-        prefix = self.model._sequence_prefix
+        model = self.model
+        names, rows, kinds, visit = model.item_ids, self.rows.tolist(), self.kinds, self.visit
+        best_seq, best_knn = self.best_seq, self.best_knn
         out: list[str] = []
         for t, (j, source) in enumerate(zip(positions, sources)):
             if source == 0:
                 out.append("you viewed this recently")
-            elif source == 1:
-                out.append(self._reason(self._visit_row(self.best_seq, j), prefix))
-            elif source == 2:
-                out.append(self._reason(self._visit_row(self.best_knn, j), "because you viewed"))
-            elif source == 3:
-                out.append(self._reason(als_best[t], "because you viewed"))
-            else:
+                continue
+            if source == 4:
                 out.append("popular")
+                continue
+            if source == 3:
+                best, prefix = als_best[t], "because you viewed"
+            else:
+                part = best_seq if source == 1 else best_knn
+                v = part[j] if part is not None else -1
+                best = visit[v] if v >= 0 else -1
+                prefix = model._sequence_prefix if source == 1 else "because you viewed"
+            if best < 0:
+                out.append("popular")
+            elif kinds[best] == _KIND_IN_VIEW:
+                out.append("similar to the item in view")
+            else:
+                out.append(f"{prefix} {names[rows[best]]}")
         return out
-
-    def _visit_row(self, best: list[int] | None, position: int) -> int:
-        v = best[position] if best is not None else -1
-        return self.visit[v] if v >= 0 else -1
-
-    def _reason(self, best: int, prefix: str) -> str:
-        if best < 0:
-            return "popular"
-        if self.kinds[best] == _KIND_IN_VIEW:
-            return "similar to the item in view"
-        return f"{prefix} {self.model.item_ids[int(self.rows[best])]}"
 
     def _best_als_rows(self, top: npt.NDArray[np.int64]) -> list[int]:
         factors = self.model.item_factors

@@ -322,10 +322,10 @@ class DecideService:
                 fallback = "no_personalization_consent"
 
         live_categories = categories.get
-        model_category_of = model.category_of if model is not None else None
+        model_category_of = model.category_of if model is not None else _no_category
 
         def category_of(item: str) -> str | None:
-            return live_categories(item) or (model_category_of(item) if model_category_of is not None else None)
+            return live_categories(item) or model_category_of(item)
 
         cap = req.max_per_category or max(2, math.ceil(req.count * 0.4))
         # (score, ranking, position in it, category); reasons are written for the chosen only.
@@ -335,12 +335,19 @@ class DecideService:
                                            inputs.shown)
         if chosen is None:
             chosen = _choose(rankings, req.count, cap, exclude, oos, category_filter, category_of, inputs.shown)
-        reasons: dict[tuple[int, int], str] = {}
+        if len(rankings) == 1:
+            ranking = rankings[0]
+            item_id, sources = ranking.item_id, ranking.sources
+            reasons = ranking.reasons([j for _, _, j, _ in chosen])
+            out = [ItemOut(item_id=item_id(j), score=round(score, 6), reason=reason, source=sources[j], category=cat)
+                   for (score, _, j, cat), reason in zip(chosen, reasons)]
+            return out, fallback
+        written: dict[tuple[int, int], str] = {}
         for r, ranking in enumerate(rankings):
             positions = [j for _, rr, j, _ in chosen if rr == r]
-            reasons.update(zip(((r, j) for j in positions), ranking.reasons(positions)))
+            written.update(zip(((r, j) for j in positions), ranking.reasons(positions)))
         out = [
-            ItemOut(item_id=rankings[r].item_id(j), score=round(score, 6), reason=reasons[r, j],
+            ItemOut(item_id=rankings[r].item_id(j), score=round(score, 6), reason=written[r, j],
                     source=rankings[r].sources[j], category=cat)
             for score, r, j, cat in chosen
         ]
@@ -449,6 +456,10 @@ def _weighted(entries: Sequence[str]) -> list[tuple[str, float]]:
 _Chosen = tuple[float, int, int, str | None]  # (score after demotion, ranking, position, category)
 
 
+def _no_category(item: str) -> str | None:
+    return None
+
+
 def _demoted(score: float, item: str, shown: dict[str, int]) -> float:
     shows = shown.get(item, 0)
     if shows > REPEAT_FREE_SHOWS:
@@ -500,13 +511,12 @@ def _choose_in_rank_order(
     items as it needs (a page of 10 from a ranking of 40 usually reads ~12): items come in
     rank order, and a demoted item waits in a heap until no later item can beat it (later
     items score at most the current one). None if the scores are not in order."""
-    scores = ranking.scores
-    item_id = ranking.item_id
     per_category: dict[str | None, int] = {}
     chosen: list[_Chosen] = []
     overflow: list[_Chosen] = []
     waiting: list[tuple[float, int, str | None]] = []  # (-demoted score, position, category)
     seen_ids: set[str] = set()
+    shows = shown.get
 
     def take(score: float, j: int, cat: str | None) -> bool:
         """The next item in page order; True when the page is full."""
@@ -519,23 +529,24 @@ def _choose_in_rank_order(
 
     previous = math.inf
     full = False
-    for j, score in enumerate(scores):
+    for j, (item, score) in enumerate(zip(ranking.iter_item_ids(), ranking.scores)):
         if score > previous:
             return None
         previous = score
-        item = item_id(j)
         if item in exclude or item in oos or item in seen_ids:
             continue
         cat = category_of(item)
         if category_filter is not None and cat != category_filter:
             continue
         seen_ids.add(item)
-        while waiting and -waiting[0][0] >= score and not full:
+        while waiting and -waiting[0][0] >= score:
             negative, jj, cc = heapq.heappop(waiting)
-            full = take(-negative, jj, cc)
+            if take(-negative, jj, cc):
+                full = True
+                break
         if full:
             break
-        if shown.get(item, 0) > REPEAT_FREE_SHOWS:
+        if shows(item, 0) > REPEAT_FREE_SHOWS:
             heapq.heappush(waiting, (-_demoted(score, item, shown), j, cat))
         elif take(score, j, cat):
             full = True
