@@ -204,3 +204,13 @@ def test_fold_in_solves_the_normal_equations() -> None:
     assert kernels._fold_in(factors, gram.reshape(-1), rows, weights, 20.0, False, work, user)  # BPR: weighted mean
     np.testing.assert_allclose(user, weights.astype(np.float64) @ y / weights.sum(), rtol=1e-6)
     assert not kernels._fold_in(factors, -gram.reshape(-1), rows, weights, 20.0, True, work, user)  # not SPD
+
+
+def test_numba_is_imported_with_the_first_model_not_with_the_cli() -> None:
+    import subprocess
+    import sys
+
+    code = ("import sys, personalize.cli.main, personalize.ml.model as m; assert 'numba' not in sys.modules; "
+            "assert m._KIND_IN_VIEW == 2")
+    subprocess.run([sys.executable, "-c", code], check=True)
+    assert kernels.KIND_IN_VIEW == 2

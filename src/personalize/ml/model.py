@@ -20,14 +20,21 @@ import threading
 from collections.abc import Collection, Iterator, Sequence
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 import msgspec
 import numpy as np
 import numpy.typing as npt
 
-from personalize.ml import kernels
 from personalize.ml.artifact import ArtifactError, read_artifact
+
+if TYPE_CHECKING:
+    from personalize.ml import kernels
+else:
+    # The compiled loops are imported with the first model (_warm_kernels), not with this
+    # module: numba costs ~150 ms of import and ~100 MB of mapped code, and the CLI and the
+    # server's main process import this module without ever scoring.
+    kernels = None
 
 SOURCE_SESSION = "session"
 SOURCE_SEQUENCE = "sequence"
@@ -35,7 +42,7 @@ SOURCE_ITEM_KNN = "item_knn"
 SOURCE_ALS = "als"
 SOURCE_POPULARITY = "popularity"
 
-_KIND_IN_VIEW = kernels.KIND_IN_VIEW
+_KIND_IN_VIEW = 2  # kernels.KIND_IN_VIEW
 _POPULAR_CANDIDATES = 100  # popular items always among the candidates (fillers, tie-breakers)
 
 
@@ -372,9 +379,13 @@ _kernels_warm = False
 
 
 def _warm_kernels() -> None:
-    """Compile the kernels (or load their cached machine code) once per process, in whatever
-    thread loads the first model, not in the first request: every path, on an 8-item model."""
-    global _kernels_warm
+    """Import the kernels and compile them (or load their cached machine code) once per
+    process, in whatever thread loads the first model, not in the first request: every
+    path, on an 8-item model."""
+    global _kernels_warm, kernels
+    from personalize.ml import kernels as loaded
+
+    kernels = loaded
     if _kernels_warm:
         return
     _kernels_warm = True
