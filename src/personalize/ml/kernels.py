@@ -8,8 +8,11 @@ replace (tests/scorer_reference.py keeps it), so rankings and scores are unchang
   float64 in row-major (input row, neighbour) order, as ``np.bincount`` did;
 * the final score is accumulated in float32 in the same order (popularity, re-show boost,
   sequence, co-occurrence, ALS);
-* the ALS scores of the candidates are left to BLAS (``model.py`` calls ``gathered @ user``
-  on the rows this module gathers), because an own dot product rounds differently;
+* the candidates' ALS scores stay with BLAS: their factor rows are gathered ``ALS_BLOCK`` at
+  a time and multiplied with the user vector by ``np.dot`` (sgemv, through scipy's
+  OpenBLAS), which gives the bits numpy's ``take(...) @ user`` gave. An own dot product
+  rounds differently in ~2/3 of the scores (BLAS itself differs in the last bit with a
+  row's position in the matrix) and moved ~0.1 % of rankings between near-ties;
 * the top-k is unique when no two finite scores tie; on a tie (rare but real: fillers of equal
   popularity in a model without factors) the caller redoes it with ``np.argpartition`` so tie
   order stays numpy's;
@@ -21,8 +24,10 @@ Candidates are kept in first-seen order while collecting (``slot``: item -> that
 none) and then radix-sorted by item index, the order the numpy version scored them in.
 Every kernel leaves the per-thread scratch arrays as it found them (``slot`` all -1).
 
-Compiled with ``cache=True``: the machine code is written next to this file, or to the
-user's cache directory when the package is read-only, and reused by later processes.
+Compiled with ``cache=True``: the machine code (~14 s of compiling) is written next to this
+file, or to the user's cache directory when the package is read-only, and reused by later
+processes (~0.5 s to load); with neither writable, each process compiles for itself.
+ml/model.py imports this module and warms every kernel when the first model is built.
 """
 
 from __future__ import annotations
@@ -405,17 +410,15 @@ def score(
     :func:`sources` and :func:`best_rows`). Clears ``slot``."""
     seq_scale = 0.0
     knn_scale = 0.0
-    if seq_on:
+    if seq_on:  # the part's best over the candidates (acc rows: all of them, first-seen order)
         top = -np.inf
-        for c in range(count):
-            v = acc[perm[c], 1]
-            top = max(top, v)
+        for p in range(count):
+            top = max(top, acc[p, 1])
         seq_scale = seq_weight / top
     if knn_on:
         top = -np.inf
-        for c in range(count):
-            v = acc[perm[c], 2]
-            top = max(top, v)
+        for p in range(count):
+            top = max(top, acc[p, 2])
         knn_scale = knn_weight / top
     als_scale32 = np.float32(0.0)
     if als_on:

@@ -1,6 +1,7 @@
 """The serving scorer: one loaded artifact answering "what to show this visitor" per page view.
 
-Score of every catalog item for one request (all numpy, float32, no per-item Python loop):
+Score of the candidate items of one request (float32; the per-request loops are compiled,
+see ml/kernels.py):
 
     seen_weight  * recently-seen boost   (S-POP: items of this session, recency-decayed)
   + seq_weight   * sequential rules      (what people view next after the session's items)
@@ -8,10 +9,12 @@ Score of every catalog item for one request (all numpy, float32, no per-item Pyt
   + als_weight   * ALS                   (session + history folded into the item-factor space)
   + popularity_weight * decayed popularity (tie-breaker, and the answer for cold visitors)
 
-Each component is divided by its maximum over the catalog for this request, so the weights
-(``ScoringParams``, stored in the artifact's config.json) are comparable. Session items weigh
-``session_decay ** rank`` (rank 0 = most recent), the item in view ``in_view_weight``, history
-items ``history_weight * history_decay ** rank``. Top-k uses ``argpartition``.
+Each component is divided by its maximum over the candidates for this request, so the
+weights (``ScoringParams``, stored in the artifact's config.json) are comparable. Session
+items weigh ``session_decay ** rank`` (rank 0 = most recent), the item in view
+``in_view_weight``, history items ``history_weight * history_decay ** rank``. The candidates
+are the items with evidence (this visit's items and their sequence / co-occurrence
+neighbours) and the most popular; see :meth:`RecommenderModel.rank`.
 """
 
 from __future__ import annotations
