@@ -1,6 +1,7 @@
 """The serving scorer: one loaded artifact answering "what to show this visitor" per page view.
 
-Score of every catalog item for one request (all numpy, float32, no per-item Python loop):
+Score of the candidate items of one request (float32; the per-request loops are compiled,
+see ml/kernels.py):
 
     seen_weight  * recently-seen boost   (S-POP: items of this session, recency-decayed)
   + seq_weight   * sequential rules      (what people view next after the session's items)
@@ -8,20 +9,21 @@ Score of every catalog item for one request (all numpy, float32, no per-item Pyt
   + als_weight   * ALS                   (session + history folded into the item-factor space)
   + popularity_weight * decayed popularity (tie-breaker, and the answer for cold visitors)
 
-Each component is divided by its maximum over the catalog for this request, so the weights
-(``ScoringParams``, stored in the artifact's config.json) are comparable. Session items weigh
-``session_decay ** rank`` (rank 0 = most recent), the item in view ``in_view_weight``, history
-items ``history_weight * history_decay ** rank``. Top-k uses ``argpartition``.
+Each component is divided by its maximum over the candidates for this request, so the
+weights (``ScoringParams``, stored in the artifact's config.json) are comparable. Session
+items weigh ``session_decay ** rank`` (rank 0 = most recent), the item in view
+``in_view_weight``, history items ``history_weight * history_decay ** rank``. The candidates
+are the items with evidence (this visit's items and their sequence / co-occurrence
+neighbours) and the most popular; see :meth:`RecommenderModel.rank`.
 """
 
 from __future__ import annotations
 
 import threading
-from collections.abc import Collection, Sequence
+from collections.abc import Collection, Iterator, Sequence
 from dataclasses import asdict, dataclass, fields
-from functools import lru_cache
 from pathlib import Path
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 import msgspec
 import numpy as np
@@ -29,13 +31,21 @@ import numpy.typing as npt
 
 from personalize.ml.artifact import ArtifactError, read_artifact
 
+if TYPE_CHECKING:
+    from personalize.ml import kernels
+else:
+    # The compiled loops are imported with the first model (_warm_kernels), not with this
+    # module: numba costs ~150 ms of import and ~100 MB of mapped code, and the CLI and the
+    # server's main process import this module without ever scoring.
+    kernels = None
+
 SOURCE_SESSION = "session"
 SOURCE_SEQUENCE = "sequence"
 SOURCE_ITEM_KNN = "item_knn"
 SOURCE_ALS = "als"
 SOURCE_POPULARITY = "popularity"
 
-_KIND_SESSION, _KIND_HISTORY, _KIND_IN_VIEW = 0, 1, 2
+_KIND_IN_VIEW = 2  # kernels.KIND_IN_VIEW
 _POPULAR_CANDIDATES = 100  # popular items always among the candidates (fillers, tie-breakers)
 
 
@@ -81,14 +91,6 @@ def _normalised(values: npt.NDArray[Any]) -> FloatVec:
     return (values * (1.0 / top)).astype(np.float32, copy=False)
 
 
-@lru_cache(maxsize=16)
-def _decay_powers(p: ScoringParams) -> tuple[list[float], list[float], list[float]]:
-    """``decay ** rank`` per input rank (session, re-show boost, history), once per parameter set."""
-    return ([p.session_decay**r for r in range(p.max_session_items)],
-            [p.seen_decay**r for r in range(p.max_session_items)],
-            [p.history_decay**r for r in range(p.max_history_items)])
-
-
 class RecommenderModel:
     """An immutable, verified model. Safe to share between requests and threads."""
 
@@ -129,6 +131,7 @@ class RecommenderModel:
         self.seq = seq
         self.knn = knn
         self.params = params or ScoringParams()
+        self._weights = _Weights(self.params, item_factors is not None)
         self.config = config or {}
         self.metrics = metrics or {}
         self._sequence_prefix = f"often {self.config.get('sequence_verb', 'viewed')} after"
@@ -143,6 +146,15 @@ class RecommenderModel:
             f = item_factors.shape[1]
             gram = item_factors.T.astype(np.float64) @ item_factors.astype(np.float64)
             self._gram = (gram + regularization * np.eye(f)).astype(np.float64)
+        # The kernels' views of the arrays: C-contiguous, fixed dtypes, empty when absent (one
+        # compiled signature for every model), neighbour ids checked (the kernels do not).
+        self._k_factors = _kernel_array(item_factors, np.float32, 2)
+        self._k_gram = _kernel_array(self._gram, np.float64, 2).reshape(-1)  # flat, row-major
+        self._k_item_category = _kernel_array(item_category, np.int32, 1)
+        self._k_seq_ids, self._k_seq_scores = _kernel_neighbours(seq, self.n_items)
+        self._k_knn_ids, self._k_knn_scores = _kernel_neighbours(knn, self.n_items)
+        self._neighbour_width = self._k_seq_ids.shape[1] + self._k_knn_ids.shape[1]
+        _warm_kernels()
 
     # ------------------------------------------------------------------ lookups
     def index_of(self, item_id: str) -> int | None:
@@ -156,6 +168,7 @@ class RecommenderModel:
         clone = object.__new__(RecommenderModel)
         clone.__dict__.update(self.__dict__)
         clone.params = params
+        clone._weights = _Weights(params, self.item_factors is not None)
         return clone
 
     def _excluded_indices(self, exclude: Collection[str]) -> list[int]:
@@ -193,44 +206,30 @@ class RecommenderModel:
         self,
         session_items: Sequence[tuple[str, float]],
         history_items: Sequence[tuple[str, float]],
-        in_view: str | None,
-    ) -> tuple[npt.NDArray[np.int64], FloatVec, npt.NDArray[np.int8], FloatVec]:
+    ) -> tuple[list[float], int]:
+        """(item index, event weight, rank in its list) of the known session items, then of the
+        history items, with a positive weight, flat; and how many values are the session's.
+        The kernel turns them into input rows (see ``kernels.collect``)."""
         p = self.params
-        session_decay, seen_decay, history_decay = _decay_powers(p)
-        rows: list[int] = []
-        weights: list[float] = []
-        kinds: list[int] = []
-        seen: list[float] = []
-        index = self._index
+        get = self._index.get
+        out: list[float] = []
         for rank, (item, weight) in enumerate(session_items[: p.max_session_items]):
-            i = index.get(item)
+            i = get(item)
             if i is not None and weight > 0:
-                rows.append(i)
-                weights.append(weight * session_decay[rank])
-                kinds.append(_KIND_SESSION)
-                seen.append(weight * seen_decay[rank])
-        if in_view is not None and (i := index.get(in_view)) is not None:
-            rows.append(i)
-            weights.append(p.in_view_weight)
-            kinds.append(_KIND_IN_VIEW)
-            seen.append(0.0)
+                out += (i, weight, rank)
+        n_session = len(out)
         if p.history_weight > 0:
-            history_weight = p.history_weight
             for rank, (item, weight) in enumerate(history_items[: p.max_history_items]):
-                i = index.get(item)
+                i = get(item)
                 if i is not None and weight > 0:
-                    rows.append(i)
-                    weights.append(history_weight * weight * history_decay[rank])
-                    kinds.append(_KIND_HISTORY)
-                    seen.append(0.0)
-        return (np.asarray(rows, dtype=np.int64), np.asarray(weights, dtype=np.float32),
-                np.asarray(kinds, dtype=np.int8), np.asarray(seen, dtype=np.float32))
+                    out += (i, weight, rank)
+        return out, n_session
 
     def _scratch(self) -> _Scratch:
         """Per-thread catalog-sized buffers, left clean after every request (no 50k allocations)."""
         scratch: _Scratch | None = getattr(self._local, "scratch", None)
         if scratch is None:
-            scratch = self._local.scratch = _Scratch(self.n_items)
+            scratch = self._local.scratch = _Scratch(self.n_items, self._k_factors.shape[1])
         return scratch
 
     def recommend(
@@ -266,141 +265,204 @@ class RecommenderModel:
         """
         if n <= 0:
             return Ranking.of([])
-        p = self.params
-        rows, weights, kinds, seen_weights = self._inputs(session_items, history_items, in_view)
+        w = self._weights
+        if w.params is not self.params:  # params reassigned: derive again
+            w = self._weights = _Weights(self.params, self.item_factors is not None)
+        inputs, n_session = self._inputs(session_items, history_items)
+        in_view_row = self._index.get(in_view, -1) if in_view is not None else -1
         blocked = self._excluded_indices(exclude)
-        if in_view is not None and (i := self._index.get(in_view)) is not None:
-            blocked.append(i)
+        if in_view_row >= 0:
+            blocked.append(in_view_row)
         if not allow_seen:
             blocked.extend(self._excluded_indices([item for item, _ in session_items]))
-        if rows.size == 0:
+        m = len(inputs) // 3 + (in_view_row >= 0)
+        if m == 0:
             return Ranking.of(self.popular(n, category=category, exclude=[self.item_ids[i] for i in blocked]))
 
         # Score a candidate set, not the catalog: items with evidence (seen in this visit, or
         # sequential / co-occurrence neighbours of its items) plus the most popular. Dense
         # passes over 50k items cost ~2 ms a request; ALS is scored on the candidates and
         # normalised by their best. ALS-only items join the candidates when the evidence is
-        # too thin to fill the list.
+        # too thin to fill the list. Neighbours come from this visit (session items, the item
+        # in view); the longer history speaks through the ALS fold-in (expanding 50 history
+        # items' neighbour lists made the candidate set ~10x larger for little gain).
+        # The loops are compiled (ml/kernels.py); numpy only for the rare paths below.
         n_items = self.n_items
-        seen_acc: dict[int, float] = {}
-        for row, value in zip(rows.tolist(), seen_weights.tolist()):
-            if value > 0:
-                seen_acc[row] = seen_acc.get(row, 0.0) + value
-        seen_ids = np.fromiter(sorted(seen_acc), dtype=np.int64, count=len(seen_acc))
-        if seen_acc and p.seen_weight > 0:
-            seen_values = np.asarray([seen_acc[i] for i in seen_ids.tolist()])
-            seen_values *= p.seen_weight / float(seen_values.max())
-        else:
-            seen_values = np.zeros(seen_ids.size)
-        seen_score = dict(zip(seen_ids.tolist(), seen_values.tolist()))
-        # Neighbours come from this visit (session items, the item in view); the longer
-        # history speaks through the ALS fold-in. Expanding 50 history items' neighbour
-        # lists made the candidate set ~10x larger for little gain.
-        visit = kinds != _KIND_HISTORY
-        if not visit.any():
-            visit[:] = True  # a known customer between visits: their history is the evidence
-        visit_index = np.flatnonzero(visit)  # neighbour-part row -> input row (for reasons)
-        visit_rows, visit_weights = rows[visit_index], weights[visit_index]
-        seq_part = _gather(self.seq, visit_rows, visit_weights, p.seq_weight)
-        knn_part = _gather(self.knn, visit_rows, visit_weights, p.knn_weight)
-        scratch = self._scratch()
-        mask = scratch.mask
-        for part in (seq_part, knn_part):
-            if part is not None:
-                mask[part[0]] = True
-        mask[seen_ids] = True
-        mask[self._popular_order[: _POPULAR_CANDIDATES + n]] = True
-        blocked_arr = np.asarray(blocked, dtype=np.int64)
-        # ALS on the candidates only (a gather, not a 50k x f gemv); the full gemv runs only
-        # when evidence is too thin to fill the list.
-        user: FloatVec | None = None
-        if self.item_factors is not None and p.als_weight > 0:
-            user = self._fold_in(rows, weights)
-            if np.count_nonzero(mask) < 4 * n + blocked_arr.size:
-                full = self.item_factors @ user
-                k_als = min(n_items, 4 * n + blocked_arr.size)
-                mask[np.argpartition(full, n_items - k_als)[n_items - k_als:]] = True
-        cand = np.flatnonzero(mask)
-        mask[cand] = False  # clean for the next request
-        slot = scratch.slot
-        slot[cand] = np.arange(cand.size, dtype=np.int32)
-        try:
-            seq_cand = _summed(seq_part, slot, cand.size)
-            knn_cand = _summed(knn_part, slot, cand.size)
-            blocked_slots = slot[blocked_arr] if blocked_arr.size else blocked_arr
-        finally:
-            slot[cand] = -1
-        als_cand: FloatVec | None = None
-        als_scale = 0.0
-        if user is not None:
-            als_cand = np.take(self.item_factors, cand, axis=0) @ user  # type: ignore[arg-type]
-            als_top = float(als_cand.max()) if als_cand.size else 0.0
-            if als_top > 0:
-                als_scale = p.als_weight / als_top
-            else:
-                als_cand = None
-
-        total = self._popularity_norm[cand] * np.float32(p.popularity_weight)
-        if seen_ids.size:
-            total[np.searchsorted(cand, seen_ids)] += seen_values.astype(np.float32)
-        for summed in (seq_cand, knn_cand):
-            if summed is not None:
-                total += summed.astype(np.float32)
-        if als_cand is not None:
-            total += als_cand * np.float32(als_scale)
-        if blocked_slots.size:
-            total[blocked_slots[blocked_slots >= 0]] = -np.inf
-        if category is not None:
-            code = self._category_index.get(category, -2)
-            total[self.item_category[cand] != code] = -np.inf
-        k = min(n, cand.size)
-        local = np.argpartition(total, cand.size - k)[cand.size - k:]
-        local = local[np.argsort(-total[local], kind="stable")]
-        local = local[np.isfinite(total[local])]
-        if local.size == 0:
-            return Ranking.of([])
-        top = cand[local]
-        top_total = total[local]
-
-        zeros = np.zeros(top.size)
-        parts = np.stack([
-            np.asarray([seen_score.get(i, 0.0) for i in top.tolist()]),
-            seq_cand[local] if seq_cand is not None else zeros,
-            knn_cand[local] if knn_cand is not None else zeros,
-            als_cand[local] * als_scale if als_cand is not None else zeros,
-            self._popularity_norm[top] * p.popularity_weight,
-        ])
-        # Fillers with no positive evidence are reported as popularity, not as a weak signal.
-        source_of = np.where(parts.max(axis=0) > 0, parts.argmax(axis=0), 4).tolist()
-        items = self.item_ids
-        return Ranking(
-            [items[i] for i in top.tolist()], top_total.tolist(), [_SOURCES[s] for s in source_of],
-            _Evidence(self, rows, weights, kinds, visit_index, seq_part, knn_part, top, source_of),
+        fold_in = w.fold_in
+        thin_limit = 4 * n + len(blocked) if fold_in else -1
+        s = self._scratch()
+        s.ensure(min(n_items, m * self._neighbour_width + m + _POPULAR_CANDIDATES + n + max(thin_limit, 0)), m)
+        factors = self._k_factors
+        status, count, m, n_visit, seq_on, knn_on = kernels.collect(
+            np.array(inputs, dtype=np.float64), n_session, in_view_row, w.in_view, w.history, w.session_decay,
+            w.seen_decay, w.history_decay, w.seen,
+            self._k_seq_ids, self._k_seq_scores, w.seq, self._k_knn_ids, self._k_knn_scores, w.knn,
+            self._popular_order, _POPULAR_CANDIDATES + n,
+            factors, self._k_gram, self._als_alpha, fold_in, self._fold_in_als, thin_limit,
+            s.slot, s.cand, s.perm, s.acc, s.rows, s.weights, s.kinds, s.seen, s.visit, s.gram, s.user,
+            s.tmp_cand, s.tmp_perm,
         )
+        rows, weights, visit = s.rows[:m], s.weights[:m], s.visit[:n_visit]
+        if status != kernels.READY:
+            if status == kernels.FOLD_IN_FAILED:
+                s.user[:] = self._fold_in_lapack(rows, weights)
+            if count < thin_limit:
+                full = factors @ s.user
+                k_als = min(n_items, thin_limit)
+                extra = np.argpartition(full, n_items - k_als)[n_items - k_als:]
+                count = kernels.add_candidates(extra, s.slot, s.cand, s.acc, count)
+            kernels.finish(count, s.slot, s.cand, s.perm, s.acc, s.tmp_cand, s.tmp_perm)
+        code = kernels.NO_CATEGORY if category is None else self._category_index.get(category, -2)
+        k, tied = kernels.score(
+            count, s.cand, s.perm, s.acc, seq_on, w.seq, knn_on, w.knn,
+            factors, s.user, s.block, s.als, fold_in, w.als, self._popularity_norm, w.popularity,
+            np.array(blocked, dtype=np.int64), s.slot, self._k_item_category, code, n,
+            s.total, s.local, s.source, s.scales,
+            self._k_seq_ids, self._k_seq_scores, self._k_knn_ids, self._k_knn_scores, rows, weights, visit,
+            s.best_seq, s.best_knn,
+        )
+        local = s.local
+        if tied:  # equal scores among the best: numpy's selection decides their order, as it always did
+            total = s.total[:count]
+            local = np.argpartition(total, count - k)[count - k:]
+            local = local[np.argsort(-total[local], kind="stable")]
+            local = local[np.isfinite(total[local])]
+            k = local.size
+            scales = s.scales
+            kernels.sources(local, k, s.cand, s.perm, s.acc, seq_on, float(scales[0]), knn_on, float(scales[1]),
+                            s.als, bool(scales[3]), np.float32(scales[2]), self._popularity_norm, w.popularity,
+                            s.source)
+            if seq_on:
+                kernels.best_rows(self._k_seq_ids, self._k_seq_scores, rows, weights, visit, s.cand, local, k,
+                                  s.slot, s.best_seq)
+            if knn_on:
+                kernels.best_rows(self._k_knn_ids, self._k_knn_scores, rows, weights, visit, s.cand, local, k,
+                                  s.slot, s.best_knn)
+        if k == 0:
+            return Ranking.of([])
+        positions = local[:k]
+        top = s.cand[positions]
+        evidence = _Evidence(self, rows.copy(), weights.copy(), s.kinds[:m].tolist(), visit.tolist(),
+                             s.best_seq[:k].tolist() if seq_on else None, s.best_knn[:k].tolist() if knn_on else None,
+                             top, s.source[:k].tolist())
+        return Ranking.of_indices(self.item_ids, top.tolist(), s.total[positions].tolist(),
+                                  [_SOURCES[j] for j in evidence.source_of], evidence)
 
-    def _fold_in(self, rows: npt.NDArray[np.int64], weights: FloatVec) -> npt.NDArray[np.float32]:
-        """The visitor's factor vector from the session/history items.
-
-        ALS: the exact implicit-feedback least-squares solution for one new user (Hu, Koren &
-        Volinsky 2008) with confidence 1 + alpha * weight; BPR: the weighted mean of item factors.
-        """
-        assert self.item_factors is not None
+    def _fold_in_lapack(self, rows: npt.NDArray[np.int64], weights: FloatVec) -> npt.NDArray[np.float32]:
+        """The fold-in by LU (numpy), for a system the Cholesky kernel refused: it raises
+        ``LinAlgError`` if singular, as the scorer always did."""
+        assert self.item_factors is not None and self._gram is not None
         factors = self.item_factors[rows].astype(np.float64)
-        w = weights.astype(np.float64)
-        if not self._fold_in_als or self._gram is None:
-            return ((w @ factors) / float(w.sum())).astype(np.float32)
-        confidence = self._als_alpha * w
+        confidence = self._als_alpha * weights.astype(np.float64)
         a = self._gram + (factors.T * confidence) @ factors
         b = factors.T @ (1.0 + confidence)
         return np.linalg.solve(a, b).astype(np.float32)
 
 
-class _Scratch:
-    """Catalog-sized buffers reused by one thread's requests; every request leaves them clean."""
+class _Weights:
+    """The scoring parameters as the kernels take them, derived once per model and parameter set."""
 
-    def __init__(self, n_items: int) -> None:
-        self.mask = np.zeros(n_items, dtype=bool)  # candidate membership
-        self.slot = np.full(n_items, -1, dtype=np.int32)  # item -> candidate position, -1: none
+    __slots__ = ("als", "fold_in", "history", "history_decay", "in_view", "knn", "params", "popularity", "seen",
+                 "seen_decay", "seq", "session_decay")
+
+    def __init__(self, p: ScoringParams, has_factors: bool) -> None:
+        self.params = p
+        self.seen, self.seq, self.knn, self.als = float(p.seen_weight), float(p.seq_weight), float(p.knn_weight), float(p.als_weight)
+        self.popularity = np.float32(p.popularity_weight)
+        self.in_view = float(p.in_view_weight)
+        self.history = float(p.history_weight)
+        self.fold_in = has_factors and p.als_weight > 0
+        # decay ** rank per input rank (session, re-show boost, history)
+        self.session_decay = np.asarray([p.session_decay**r for r in range(p.max_session_items)], dtype=np.float64)
+        self.seen_decay = np.asarray([p.seen_decay**r for r in range(p.max_session_items)], dtype=np.float64)
+        self.history_decay = np.asarray([p.history_decay**r for r in range(p.max_history_items)], dtype=np.float64)
+
+
+_kernels_warm = False
+
+
+def _warm_kernels() -> None:
+    """Import the kernels and compile them (or load their cached machine code) once per
+    process, in whatever thread loads the first model, not in the first request: every
+    path, on an 8-item model."""
+    global _kernels_warm, kernels
+    from personalize.ml import kernels as loaded
+
+    kernels = loaded
+    if _kernels_warm:
+        return
+    _kernels_warm = True
+    rng = np.random.default_rng(0)
+    n, f, width = 8, 4, 3
+    model = RecommenderModel(
+        "warm-up", [f"w{i}" for i in range(n)], np.ones(n, dtype=np.float32), np.zeros(n, dtype=np.int32), ["c"],
+        item_factors=rng.standard_normal((n, f)).astype(np.float32),
+        seq=(rng.integers(0, n, (n, width), dtype=np.int32), rng.random((n, width), dtype=np.float32)),
+        knn=(rng.integers(0, n, (n, width), dtype=np.int32), rng.random((n, width), dtype=np.float32)),
+    )
+    popularity_only = model.with_params(ScoringParams(seen_weight=0, seq_weight=0, knn_weight=0, als_weight=0))
+    for scorer, allow_seen in ((model, True), (model, False), (popularity_only, True)):  # thin, scored, tied
+        ranking = scorer.rank([("w0", 1.0), ("w1", 1.0)], [("w2", 1.0)], in_view="w3", n=3, allow_seen=allow_seen)
+        ranking.reasons(range(len(ranking.item_ids)))
+    model.rank([("w0", 1.0)], n=1, category="c")
+
+
+def _kernel_array(array: npt.NDArray[Any] | None, dtype: type[np.generic], ndim: int) -> npt.NDArray[Any]:
+    if array is None:
+        return np.zeros((0,) * ndim, dtype=dtype)
+    return np.ascontiguousarray(array, dtype=dtype)
+
+
+def _kernel_neighbours(
+    arrays: tuple[npt.NDArray[np.int32], FloatVec] | None, n_items: int
+) -> tuple[npt.NDArray[np.int32], FloatVec]:
+    if arrays is None:
+        return np.zeros((0, 0), dtype=np.int32), np.zeros((0, 0), dtype=np.float32)
+    ids, scores = _kernel_array(arrays[0], np.int32, 2), _kernel_array(arrays[1], np.float32, 2)
+    if ids.shape != scores.shape or ids.ndim != 2:
+        raise ValueError(f"neighbour ids {ids.shape} and scores {scores.shape} differ")
+    if ids.size and (int(ids.min()) < 0 or int(ids.max()) >= n_items):
+        raise ValueError(f"neighbour ids outside 0..{n_items - 1}")
+    return ids, scores
+
+
+class _Scratch:
+    """Buffers reused by one thread's requests (no catalog-sized allocation per request).
+    ``slot`` (item -> candidate position) is catalog-sized and left all -1 after every call;
+    the others are sized for the largest request so far."""
+
+    def __init__(self, n_items: int, factors: int) -> None:
+        self.slot = np.full(n_items, -1, dtype=np.int32)
+        self.user = np.zeros(factors, dtype=np.float32)
+        self.gram = np.zeros(factors * factors, dtype=np.float64)  # the fold-in's system, flat
+        self.scales = np.zeros(4, dtype=np.float64)
+        self.block = np.zeros((kernels.ALS_BLOCK, factors), dtype=np.float32)  # candidates' factor rows, gathered
+        self.capacity = self.max_rows = 0
+        self.ensure(1024, 128)
+
+    def ensure(self, capacity: int, rows: int) -> None:
+        if capacity > self.capacity:
+            capacity = max(capacity, 2 * self.capacity)
+            self.cand = np.zeros(capacity, dtype=np.int64)
+            self.perm = np.zeros(capacity, dtype=np.int64)
+            self.tmp_cand = np.zeros(capacity, dtype=np.int64)
+            self.tmp_perm = np.zeros(capacity, dtype=np.int64)
+            self.acc = np.zeros((capacity, 3), dtype=np.float64)
+            self.total = np.zeros(capacity, dtype=np.float32)
+            self.local = np.zeros(capacity, dtype=np.int64)
+            self.source = np.zeros(capacity, dtype=np.int8)
+            self.best_seq = np.zeros(capacity, dtype=np.int64)
+            self.best_knn = np.zeros(capacity, dtype=np.int64)
+            self.als = np.zeros(capacity, dtype=np.float32)
+            self.capacity = capacity
+        if rows > self.max_rows:
+            size = max(rows, 2 * self.max_rows)
+            self.rows = np.zeros(size, dtype=np.int64)
+            self.weights = np.zeros(size, dtype=np.float32)
+            self.kinds = np.zeros(size, dtype=np.int8)
+            self.seen = np.zeros(size, dtype=np.float32)
+            self.visit = np.zeros(size, dtype=np.int64)
+            self.max_rows = size
 
 
 _SOURCES = (SOURCE_SESSION, SOURCE_SEQUENCE, SOURCE_ITEM_KNN, SOURCE_ALS, SOURCE_POPULARITY)
@@ -413,12 +475,15 @@ class _Reasons(Protocol):
 class Ranking:
     """One request's ranked items, best first. Reasons are written only for the positions
     asked for: a page shows fewer items than the scorer ranks (exclusions, diversity), and
-    explaining all of them cost a quarter of the scorer's time."""
+    explaining all of them cost a quarter of the scorer's time. Item ids are looked up on
+    first use too (``item_id(j)`` one at a time)."""
 
-    __slots__ = ("_explain", "item_ids", "scores", "sources")
+    __slots__ = ("_explain", "_ids", "_indices", "_names", "scores", "sources")
 
     def __init__(self, item_ids: list[str], scores: list[float], sources: list[str], explain: _Reasons) -> None:
-        self.item_ids = item_ids
+        self._ids: list[str] | None = item_ids
+        self._names: list[str] = item_ids
+        self._indices: list[int] | None = None
         self.scores = scores
         self.sources = sources
         self._explain = explain
@@ -429,12 +494,47 @@ class Ranking:
         return cls([c.item_id for c in candidates], [c.score for c in candidates], [c.source for c in candidates],
                    _Written([c.reason for c in candidates]))
 
+    @classmethod
+    def of_indices(cls, names: list[str], indices: list[int], scores: list[float], sources: list[str],
+                   explain: _Reasons) -> Ranking:
+        """A ranking of ``names[i] for i in indices``."""
+        ranking = cls.__new__(cls)
+        ranking._ids = None
+        ranking._names = names
+        ranking._indices = indices
+        ranking.scores = scores
+        ranking.sources = sources
+        ranking._explain = explain
+        return ranking
+
+    @property
+    def item_ids(self) -> list[str]:
+        ids = self._ids
+        if ids is None:
+            names = self._names
+            ids = self._ids = [names[i] for i in self._indices]  # type: ignore[union-attr]
+        return ids
+
+    def iter_item_ids(self) -> Iterator[str]:
+        """The ids in rank order, looked up as they are read."""
+        if self._ids is not None:
+            return iter(self._ids)
+        return map(self._names.__getitem__, self._indices)  # type: ignore[arg-type]
+
+    def item_id(self, position: int) -> str:
+        if self._ids is not None:
+            return self._ids[position]
+        return self._names[self._indices[position]]  # type: ignore[index]
+
+    def __len__(self) -> int:
+        return len(self.scores)
+
     def reasons(self, positions: Sequence[int]) -> list[str]:
         return self._explain.reasons(positions)
 
     def candidates(self, positions: Sequence[int]) -> list[Candidate]:
         reasons = self.reasons(positions)
-        return [Candidate(item_id=self.item_ids[j], score=self.scores[j], reason=reason, source=self.sources[j])
+        return [Candidate(item_id=self.item_id(j), score=self.scores[j], reason=reason, source=self.sources[j])
                 for j, reason in zip(positions, reasons)]
 
 
@@ -449,119 +549,68 @@ class _Written:
 
 
 class _Evidence:
-    """What one scored request needs to explain its items: the inputs, the neighbour parts
-    and each ranked item's strongest component (0 seen, 1 sequence, 2 knn, 3 ALS, 4 popular)."""
+    """What one scored request needs to explain its items: the input rows, the visit's rows
+    (indices into them), per ranked item its strongest component (0 seen, 1 sequence, 2 knn,
+    3 ALS, 4 popular) and the visit row behind its sequence / co-occurrence part (None: the
+    part is off), as the kernel found them."""
 
-    __slots__ = ("kinds", "knn_part", "model", "rows", "seq_part", "source_of", "top", "visit_index", "weights")
+    __slots__ = ("best_knn", "best_seq", "kinds", "model", "rows", "source_of", "top", "visit", "weights")
 
     def __init__(
-        self, model: RecommenderModel, rows: npt.NDArray[np.int64], weights: FloatVec, kinds: npt.NDArray[np.int8],
-        visit_index: npt.NDArray[np.intp], seq_part: _Part | None, knn_part: _Part | None,
-        top: npt.NDArray[np.intp], source_of: list[int],
+        self, model: RecommenderModel, rows: npt.NDArray[np.int64], weights: FloatVec, kinds: list[int],
+        visit: list[int], best_seq: list[int] | None, best_knn: list[int] | None, top: npt.NDArray[np.int64],
+        source_of: list[int],
     ) -> None:
         self.model = model
         self.rows = rows
         self.weights = weights
         self.kinds = kinds
-        self.visit_index = visit_index
-        self.seq_part = seq_part
-        self.knn_part = knn_part
+        self.visit = visit
+        self.best_seq = best_seq
+        self.best_knn = best_knn
         self.top = top
         self.source_of = source_of
 
     def reasons(self, positions: Sequence[int]) -> list[str]:
         # Each item's reason depends on that item alone, so explaining a subset gives the
         # same reasons as explaining the whole ranking.
-        if not len(positions):
-            return []
+        source_of = self.source_of
+        sources = [source_of[j] for j in positions]
+        # ALS reasons by one product over all the asked items, as always (BLAS's last bit
+        # depends on the matrix shape, and the best row on that bit when two rows tie)
+        als_best = self._best_als_rows(self.top[np.asarray(positions, dtype=np.intp)]) if 3 in sources else []
         model = self.model
-        top = self.top[np.asarray(positions, dtype=np.intp)]
-        source_of = [self.source_of[j] for j in positions]
-        slot = model._scratch().slot
-        seq_best = _best_rows(self.seq_part, top, slot, source_of, 1)
-        knn_best = _best_rows(self.knn_part, top, slot, source_of, 2)
-        als_best = self._best_als_rows(top) if 3 in source_of else []
-        visit_index = self.visit_index
+        names, rows, kinds, visit = model.item_ids, self.rows.tolist(), self.kinds, self.visit
+        best_seq, best_knn = self.best_seq, self.best_knn
         out: list[str] = []
-        for j, source in enumerate(source_of):
+        for t, (j, source) in enumerate(zip(positions, sources)):
             if source == 0:
                 out.append("you viewed this recently")
-            elif source == 1:
-                out.append(self._reason(_visit_row(visit_index, seq_best[j]), model._sequence_prefix))
-            elif source == 2:
-                out.append(self._reason(_visit_row(visit_index, knn_best[j]), "because you viewed"))
-            elif source == 3:
-                out.append(self._reason(als_best[j], "because you viewed"))
-            else:
+                continue
+            if source == 4:
                 out.append("popular")
+                continue
+            if source == 3:
+                best, prefix = als_best[t], "because you viewed"
+            else:
+                part = best_seq if source == 1 else best_knn
+                v = part[j] if part is not None else -1
+                best = visit[v] if v >= 0 else -1
+                prefix = model._sequence_prefix if source == 1 else "because you viewed"
+            if best < 0:
+                out.append("popular")
+            elif kinds[best] == _KIND_IN_VIEW:
+                out.append("similar to the item in view")
+            else:
+                out.append(f"{prefix} {names[rows[best]]}")
         return out
 
-    def _reason(self, best: int, prefix: str) -> str:
-        if best < 0:
-            return "popular"
-        if self.kinds[best] == _KIND_IN_VIEW:
-            return "similar to the item in view"
-        return f"{prefix} {self.model.item_ids[int(self.rows[best])]}"
-
-    def _best_als_rows(self, top: npt.NDArray[np.intp]) -> list[int]:
+    def _best_als_rows(self, top: npt.NDArray[np.int64]) -> list[int]:
         factors = self.model.item_factors
         if factors is None:
             return [-1] * top.size
         affinity = (factors[self.rows] @ factors[top].T) * self.weights[:, None]  # (m, k)
         return [int(b) for b in affinity.argmax(axis=0).tolist()]
-
-
-# A neighbour part of one request: the visit's (m, K) neighbour ids, their contributions
-# (neighbour score x input weight) and the part's weight (what its best item scores).
-_Part = tuple[npt.NDArray[np.int32], FloatVec, float]
-
-
-def _gather(
-    arrays: tuple[npt.NDArray[np.int32], FloatVec] | None, rows: npt.NDArray[np.int64], weights: FloatVec,
-    weight: float,
-) -> _Part | None:
-    if arrays is None or rows.size == 0 or weight <= 0:
-        return None
-    ids, scores = arrays
-    contrib = scores[rows] * weights[:, None]
-    if float(contrib.max()) <= 0:
-        return None  # neighbour scores are >= 0 (ids padded with 0 / score 0): nothing scores
-    return ids[rows], contrib, weight
-
-
-def _summed(part: _Part | None, slot: npt.NDArray[np.int32], size: int) -> npt.NDArray[np.float64] | None:
-    """The part's score of every candidate (summed over the visit's items), scaled so the best
-    gets the part's weight. Every neighbour is a candidate, so the best candidate is the
-    catalog's best."""
-    if part is None:
-        return None
-    neighbor, contrib, weight = part
-    summed = np.bincount(slot[neighbor].ravel(), weights=contrib.ravel(), minlength=size).astype(np.float64, copy=False)
-    return summed * (weight / float(summed.max()))
-
-
-def _best_rows(
-    part: _Part | None, top: npt.NDArray[np.intp], slot: npt.NDArray[np.int32], source_of: list[int], source: int,
-) -> list[int]:
-    """For each top item, the visit row contributing most to this part (-1: none; ties: the
-    earlier row); computed only when some item's reason comes from this part."""
-    if part is None or source not in source_of:
-        return [-1] * top.size
-    neighbor, contrib, _ = part
-    slot[top] = np.arange(top.size, dtype=np.int32)
-    try:
-        pos = slot[neighbor]  # (m, K): top position of each neighbour, -1 if not in the top
-    finally:
-        slot[top] = -1
-    hit_rows, hit_cols = np.nonzero((pos >= 0) & (contrib > 0))
-    best_value = np.zeros((top.size, neighbor.shape[0]))
-    np.maximum.at(best_value, (pos[hit_rows, hit_cols], hit_rows), contrib[hit_rows, hit_cols])
-    best = best_value.argmax(axis=1)
-    return np.where(best_value.max(axis=1) > 0, best, -1).tolist()  # type: ignore[no-any-return]
-
-
-def _visit_row(visit_index: npt.NDArray[np.intp], best: int) -> int:
-    return int(visit_index[best]) if best >= 0 else -1
 
 
 def load_artifact(path: Path | str, params: ScoringParams | None = None) -> RecommenderModel:

@@ -18,11 +18,12 @@ popularity list and the response says ``fallback: "store_timeout"``.
 
 from __future__ import annotations
 
+import heapq
 import logging
 import math
 import os
 import random
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 from typing import Annotated, Any
@@ -322,48 +323,32 @@ class DecideService:
                 fallback = "no_personalization_consent"
 
         live_categories = categories.get
-        model_category_of = model.category_of if model is not None else None
+        model_category_of = model.category_of if model is not None else _no_category
 
         def category_of(item: str) -> str | None:
-            return live_categories(item) or (model_category_of(item) if model_category_of is not None else None)
+            return live_categories(item) or model_category_of(item)
 
         cap = req.max_per_category or max(2, math.ceil(req.count * 0.4))
-        shown = inputs.shown
         # (score, ranking, position in it, category); reasons are written for the chosen only.
-        scored: list[tuple[float, int, int, str | None]] = []
-        seen_ids: set[str] = set()
-        for r, ranking in enumerate(rankings):
-            for j, (item, score) in enumerate(zip(ranking.item_ids, ranking.scores)):
-                if item in exclude or item in oos or item in seen_ids:
-                    continue
-                cat = category_of(item)
-                if category_filter is not None and cat != category_filter:
-                    continue
-                seen_ids.add(item)
-                shows = shown.get(item, 0)
-                if shows > REPEAT_FREE_SHOWS:
-                    score *= REPEAT_DEMOTION ** (shows - REPEAT_FREE_SHOWS)
-                scored.append((score, r, j, cat))
-        scored.sort(key=lambda sc: -sc[0])
-        per_category: dict[str | None, int] = {}
-        chosen: list[tuple[float, int, int, str | None]] = []
-        overflow: list[tuple[float, int, int, str | None]] = []
-        for entry in scored:
-            cat = entry[3]
-            if cat is not None and per_category.get(cat, 0) >= cap:
-                overflow.append(entry)
-                continue
-            per_category[cat] = per_category.get(cat, 0) + 1
-            chosen.append(entry)
-            if len(chosen) == req.count:
-                break
-        chosen.extend(overflow[: req.count - len(chosen)])  # a short list beats an empty one: past the cap last
-        reasons: dict[tuple[int, int], str] = {}
+        chosen = None
+        if len(rankings) == 1:
+            chosen = _choose_in_rank_order(rankings[0], req.count, cap, exclude, oos, category_filter, category_of,
+                                           inputs.shown)
+        if chosen is None:
+            chosen = _choose(rankings, req.count, cap, exclude, oos, category_filter, category_of, inputs.shown)
+        if len(rankings) == 1:
+            ranking = rankings[0]
+            item_id, sources = ranking.item_id, ranking.sources
+            reasons = ranking.reasons([j for _, _, j, _ in chosen])
+            out = [ItemOut(item_id=item_id(j), score=round(score, 6), reason=reason, source=sources[j], category=cat)
+                   for (score, _, j, cat), reason in zip(chosen, reasons)]
+            return out, fallback
+        written: dict[tuple[int, int], str] = {}
         for r, ranking in enumerate(rankings):
             positions = [j for _, rr, j, _ in chosen if rr == r]
-            reasons.update(zip(((r, j) for j in positions), ranking.reasons(positions)))
+            written.update(zip(((r, j) for j in positions), ranking.reasons(positions)))
         out = [
-            ItemOut(item_id=rankings[r].item_ids[j], score=round(score, 6), reason=reasons[r, j],
+            ItemOut(item_id=rankings[r].item_id(j), score=round(score, 6), reason=written[r, j],
                     source=rankings[r].sources[j], category=cat)
             for score, r, j, cat in chosen
         ]
@@ -504,6 +489,111 @@ def _weighted(entries: Sequence[str]) -> list[tuple[str, float]]:
             continue
         out.append((item, weight))
     return out
+
+
+_Chosen = tuple[float, int, int, str | None]  # (score after demotion, ranking, position, category)
+
+
+def _no_category(item: str) -> str | None:
+    return None
+
+
+def _demoted(score: float, item: str, shown: dict[str, int]) -> float:
+    shows = shown.get(item, 0)
+    if shows > REPEAT_FREE_SHOWS:
+        score *= REPEAT_DEMOTION ** (shows - REPEAT_FREE_SHOWS)
+    return score
+
+
+def _choose(
+    rankings: Sequence[Ranking], count: int, cap: int, exclude: set[str], oos: frozenset[str] | set[str],
+    category_filter: str | None, category_of: Callable[[str], str | None], shown: dict[str, int],
+) -> list[_Chosen]:
+    """The page's items: every ranked item that may be shown (not excluded, out of stock,
+    repeated or outside the category filter), demoted by repeated shows, best first (ties:
+    ranking order); at most ``cap`` per category, the capped ones after the rest if the list
+    is short."""
+    scored: list[_Chosen] = []
+    seen_ids: set[str] = set()
+    for r, ranking in enumerate(rankings):
+        for j, (item, score) in enumerate(zip(ranking.item_ids, ranking.scores)):
+            if item in exclude or item in oos or item in seen_ids:
+                continue
+            cat = category_of(item)
+            if category_filter is not None and cat != category_filter:
+                continue
+            seen_ids.add(item)
+            scored.append((_demoted(score, item, shown), r, j, cat))
+    scored.sort(key=lambda sc: -sc[0])
+    per_category: dict[str | None, int] = {}
+    chosen: list[_Chosen] = []
+    overflow: list[_Chosen] = []
+    for entry in scored:
+        cat = entry[3]
+        if cat is not None and per_category.get(cat, 0) >= cap:
+            overflow.append(entry)
+            continue
+        per_category[cat] = per_category.get(cat, 0) + 1
+        chosen.append(entry)
+        if len(chosen) == count:
+            break
+    chosen.extend(overflow[: count - len(chosen)])  # a short list beats an empty one: past the cap last
+    return chosen
+
+
+def _choose_in_rank_order(
+    ranking: Ranking, count: int, cap: int, exclude: set[str], oos: frozenset[str] | set[str],
+    category_filter: str | None, category_of: Callable[[str], str | None], shown: dict[str, int],
+) -> list[_Chosen] | None:
+    """:func:`_choose` for one ranking whose scores never increase, looking only at as many
+    items as it needs (a page of 10 from a ranking of 40 usually reads ~12): items come in
+    rank order, and a demoted item waits in a heap until no later item can beat it (later
+    items score at most the current one). None if the scores are not in order."""
+    per_category: dict[str | None, int] = {}
+    chosen: list[_Chosen] = []
+    overflow: list[_Chosen] = []
+    waiting: list[tuple[float, int, str | None]] = []  # (-demoted score, position, category)
+    seen_ids: set[str] = set()
+    shows = shown.get
+
+    def take(score: float, j: int, cat: str | None) -> bool:
+        """The next item in page order; True when the page is full."""
+        if cat is not None and per_category.get(cat, 0) >= cap:
+            overflow.append((score, 0, j, cat))
+            return False
+        per_category[cat] = per_category.get(cat, 0) + 1
+        chosen.append((score, 0, j, cat))
+        return len(chosen) == count
+
+    previous = math.inf
+    full = False
+    for j, (item, score) in enumerate(zip(ranking.iter_item_ids(), ranking.scores)):
+        if score > previous:
+            return None
+        previous = score
+        if item in exclude or item in oos or item in seen_ids:
+            continue
+        cat = category_of(item)
+        if category_filter is not None and cat != category_filter:
+            continue
+        seen_ids.add(item)
+        while waiting and -waiting[0][0] >= score:
+            negative, jj, cc = heapq.heappop(waiting)
+            if take(-negative, jj, cc):
+                full = True
+                break
+        if full:
+            break
+        if shows(item, 0) > REPEAT_FREE_SHOWS:
+            heapq.heappush(waiting, (-_demoted(score, item, shown), j, cat))
+        elif take(score, j, cat):
+            full = True
+            break
+    while waiting and not full:
+        negative, jj, cc = heapq.heappop(waiting)
+        full = take(-negative, jj, cc)
+    chosen.extend(overflow[: count - len(chosen)])
+    return chosen
 
 
 def _new_decision_id(now: float) -> str:
