@@ -37,3 +37,5 @@ fi
 target="."
 [ -n "$extras" ] && target=".[$extras]"
 .venv/bin/python -m pip install --quiet -e "$target"
+# Compile the scorer kernels now (numba caches the machine code), not in the first server worker.
+OPENBLAS_NUM_THREADS=1 .venv/bin/personalize warm-up

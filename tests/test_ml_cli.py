@@ -79,3 +79,9 @@ def test_bad_input_is_reported(tmp_path: Path) -> None:
     result = runner.invoke(app, ["train", str(bad), "--out", str(tmp_path / "m")])
     assert result.exit_code != 0
     assert "missing column(s) session_id, user_id, event_type" in str(result.exception)
+
+
+def test_warm_up_compiles_the_scorer_kernels() -> None:
+    result = runner.invoke(app, ["warm-up"])
+    assert result.exit_code == 0, result.output
+    assert "scorer kernels ready" in result.output

@@ -67,6 +67,19 @@ def models(redis_url: Optional[str] = typer.Option(None, help="Redis URL.")) -> 
     console.print(table)
 
 
+def warm_up() -> None:
+    """Compile the serving scorer's kernels into numba's cache (~15 s once per install),
+    so that the first model a server worker loads does not pay for it."""
+    import time
+
+    from personalize.ml.model import warm_kernels
+
+    start = time.perf_counter()
+    warm_kernels()
+    typer.echo(f"scorer kernels ready ({time.perf_counter() - start:.1f} s)")
+
+
 def register(app: typer.Typer) -> None:
     app.command()(publish)
     app.command()(models)
+    app.command("warm-up")(warm_up)

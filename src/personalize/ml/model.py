@@ -34,7 +34,7 @@ from personalize.ml.artifact import ArtifactError, read_artifact
 if TYPE_CHECKING:
     from personalize.ml import kernels
 else:
-    # The compiled loops are imported with the first model (_warm_kernels), not with this
+    # The compiled loops are imported with the first model (warm_kernels), not with this
     # module: numba costs ~150 ms of import and ~100 MB of mapped code, and the CLI and the
     # server's main process import this module without ever scoring.
     kernels = None
@@ -154,7 +154,7 @@ class RecommenderModel:
         self._k_seq_ids, self._k_seq_scores = _kernel_neighbours(seq, self.n_items)
         self._k_knn_ids, self._k_knn_scores = _kernel_neighbours(knn, self.n_items)
         self._neighbour_width = self._k_seq_ids.shape[1] + self._k_knn_ids.shape[1]
-        _warm_kernels()
+        warm_kernels()
 
     # ------------------------------------------------------------------ lookups
     def index_of(self, item_id: str) -> int | None:
@@ -381,7 +381,7 @@ class _Weights:
 _kernels_warm = False
 
 
-def _warm_kernels() -> None:
+def warm_kernels() -> None:
     """Import the kernels and compile them (or load their cached machine code) once per
     process, in whatever thread loads the first model, not in the first request: every
     path, on an 8-item model."""
