@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
-from personalize.store.sessions import session_alive, session_expires_in, session_slack_s, split_session
+from personalize.store.sessions import (
+    session_alive,
+    session_expires_in,
+    session_slack_s,
+    split_session,
+)
 
 
 def ring(entries: list[str], cap: int) -> dict[str, str]:

@@ -8,11 +8,10 @@ the applied events as one stream entry (store/event_log.py).
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
-
-import hashlib
 
 import msgspec
 from redis.exceptions import ResponseError
@@ -62,6 +61,50 @@ class CustomerBatch:
 class BatchOutcome:
     results: list[int] | None  # per event: APPLIED / DUPLICATE / CONFLICT
     redirect_to: str | None = None  # the visitor was merged into this customer
+
+
+class _KeyTable:
+    """KEYS of one script call: logical keys of the current customer -> 1-based indexes,
+    allocated on first use, plus what the script must know about them (hash fields to
+    prefetch, session keys, keys to expire)."""
+
+    __slots__ = ("_after", "_before", "_cart_ttl", "_fixed", "_tag", "_templates", "expires", "key_list",
+                 "prefetch", "resolved", "sessions")
+
+    def __init__(self, writer: EventWriter, key_list: list[str]) -> None:
+        self.key_list = key_list
+        self.prefetch: dict[int, set[str]] = {}
+        self.sessions: list[int] = []
+        self.expires: list[int] = []  # key, seconds, ...
+        self.resolved: dict[str, int] = {}
+        self._fixed, self._templates, self._cart_ttl = writer._fixed, writer._templates, writer._cart_ttl_s
+        self._before, self._after = writer._templates["session"]
+        self._tag = ""
+
+    def begin(self, tag: str) -> dict[str, int]:
+        """Start the next customer's keys (each customer's keys are its own)."""
+        self._tag = tag
+        self.resolved = {}
+        return self.resolved
+
+    def key(self, logical: str) -> int:
+        name, _, arg = logical.partition(":")
+        key_list, resolved = self.key_list, self.resolved
+        if name == "session" or name == "session_items":  # one hash: its items are a ring in it
+            key_list.append(self._tag + self._before + arg + self._after)
+            i = resolved["session:" + arg] = resolved["session_items:" + arg] = len(key_list)
+            self.sessions.append(i)
+            self.prefetch[i] = set(_SESSION_FIELDS)
+            return i
+        suffix = self._fixed.get(logical)
+        if suffix is None:
+            before, after = self._templates[name]
+            suffix = before + arg + after
+        key_list.append(self._tag + suffix)
+        i = resolved[logical] = len(key_list)
+        if logical == "cart":
+            self.expires += (i, self._cart_ttl)
+        return i
 
 
 class EventWriter:
@@ -117,10 +160,8 @@ class EventWriter:
         flattened into one list of scalars.
         """
         buckets, bucket_ttl = self.dedup_buckets(now)
-        key_list: list[str] = [self._keys.event_stream, *buckets]
-        prefetch: dict[int, set[str]] = {}
-        sessions: list[int] = []
-        expires: list[int] = []  # key, seconds, ...
+        keys = _KeyTable(self, [self._keys.event_stream, *buckets])
+        key_list, prefetch, sessions, expires = keys.key_list, keys.prefetch, keys.sessions, keys.expires
         dedup_fields: list[str] = []
         fingerprints: list[str] = []
         positions: list[int] = []  # first, last offset of each event's piece in the entry
@@ -128,35 +169,13 @@ class EventWriter:
         body: list[Any] = []  # customer records with their ops
         pieces: list[bytes] = []
         offset = 2  # 1-based offset of the next piece in the stream entry (after its "[")
-        opcodes, fixed = _OPCODES, self._fixed
-        session_before, session_after = self._templates["session"]
+        opcodes = _OPCODES
         tag_of = self._keys.tag
-        cart_ttl = self._cart_ttl_s
+        key = keys.key
 
         for number, batch in enumerate(batches, 1):
             customer = batch.customer
-            tag = tag_of(customer)
-            resolved: dict[str, int] = {}
-
-            def key(logical: str) -> int:
-                """KEYS index (1-based) of a logical key, allocated on first use."""
-                name, _, arg = logical.partition(":")
-                if name == "session" or name == "session_items":  # one hash: its items are a ring in it
-                    key_list.append(tag + session_before + arg + session_after)
-                    i = resolved["session:" + arg] = resolved["session_items:" + arg] = len(key_list)
-                    sessions.append(i)
-                    prefetch[i] = set(_SESSION_FIELDS)
-                    return i
-                suffix = fixed.get(logical)
-                if suffix is None:
-                    before, after = self._templates[name]
-                    suffix = before + arg + after
-                key_list.append(tag + suffix)
-                i = resolved[logical] = len(key_list)
-                if logical == "cart":
-                    expires.extend((i, cart_ttl))
-                return i
-
+            resolved = keys.begin(tag_of(customer))
             if batch.check_alias:
                 aliases += (number, key("alias"))
             body.append(len(batch.events))

@@ -54,7 +54,8 @@ class ProfileStore:
     async def session(self, cid: str, session_id: str, now: float) -> SessionState:
         """The session as a sliding TTL would have left it: empty once it has ended."""
         k = self._keys
-        fields, items = split_session(decode_hash(await self._client.hgetall(k.session(cid, session_id))))
+        raw: Mapping[bytes, bytes] = await self._client.hgetall(k.session(cid, session_id))  # type: ignore[assignment]
+        fields, items = split_session(decode_hash(raw))
         left = session_expires_in(fields, now, self._session_ttl_s)
         if left is None:
             return SessionState(fields={}, items=[], expires_in_s=0.0)

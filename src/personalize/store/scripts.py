@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from functools import lru_cache
+from functools import cache
 from importlib import resources
 
 
-@lru_cache(maxsize=None)
+@cache
 def lua_source(name: str) -> str:
     return resources.files("personalize.store").joinpath("lua", f"{name}.lua").read_text()
