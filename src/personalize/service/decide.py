@@ -505,6 +505,55 @@ def _demoted(score: float, item: str, shown: dict[str, int]) -> float:
     return score
 
 
+class _Page:
+    """The page being filled, in page order: at most ``cap`` items per category; the capped
+    ones are kept and come last if the page is short (a short list beats an empty one)."""
+
+    __slots__ = ("cap", "chosen", "count", "overflow", "per_category")
+
+    def __init__(self, count: int, cap: int) -> None:
+        self.count, self.cap = count, cap
+        self.per_category: dict[str | None, int] = {}
+        self.chosen: list[_Chosen] = []
+        self.overflow: list[_Chosen] = []
+
+    def take(self, entry: _Chosen) -> bool:
+        """Place the next item; True when the page is full."""
+        cat = entry[3]
+        if cat is not None and self.per_category.get(cat, 0) >= self.cap:
+            self.overflow.append(entry)
+            return False
+        self.per_category[cat] = self.per_category.get(cat, 0) + 1
+        self.chosen.append(entry)
+        return len(self.chosen) == self.count
+
+    def items(self) -> list[_Chosen]:
+        return self.chosen + self.overflow[: self.count - len(self.chosen)]
+
+
+_NOT_SHOWN = object()  # _admission's answer for an item the page may not show
+
+
+def _admission(
+    exclude: set[str], oos: frozenset[str] | set[str], category_filter: str | None,
+    category_of: Callable[[str], str | None],
+) -> Callable[[str], Any]:
+    """item -> its category, or _NOT_SHOWN if excluded, out of stock, outside the category
+    filter or already admitted (the first ranking that has an item wins)."""
+    seen_ids: set[str] = set()
+
+    def admit(item: str) -> Any:
+        if item in exclude or item in oos or item in seen_ids:
+            return _NOT_SHOWN
+        cat = category_of(item)
+        if category_filter is not None and cat != category_filter:
+            return _NOT_SHOWN
+        seen_ids.add(item)
+        return cat
+
+    return admit
+
+
 def _choose(
     rankings: Sequence[Ranking], count: int, cap: int, exclude: set[str], oos: frozenset[str] | set[str],
     category_filter: str | None, category_of: Callable[[str], str | None], shown: dict[str, int],
@@ -513,32 +562,19 @@ def _choose(
     repeated or outside the category filter), demoted by repeated shows, best first (ties:
     ranking order); at most ``cap`` per category, the capped ones after the rest if the list
     is short."""
+    admit = _admission(exclude, oos, category_filter, category_of)
     scored: list[_Chosen] = []
-    seen_ids: set[str] = set()
     for r, ranking in enumerate(rankings):
         for j, (item, score) in enumerate(zip(ranking.item_ids, ranking.scores)):
-            if item in exclude or item in oos or item in seen_ids:
-                continue
-            cat = category_of(item)
-            if category_filter is not None and cat != category_filter:
-                continue
-            seen_ids.add(item)
-            scored.append((_demoted(score, item, shown), r, j, cat))
+            cat = admit(item)
+            if cat is not _NOT_SHOWN:
+                scored.append((_demoted(score, item, shown), r, j, cat))
     scored.sort(key=lambda sc: -sc[0])
-    per_category: dict[str | None, int] = {}
-    chosen: list[_Chosen] = []
-    overflow: list[_Chosen] = []
+    page = _Page(count, cap)
     for entry in scored:
-        cat = entry[3]
-        if cat is not None and per_category.get(cat, 0) >= cap:
-            overflow.append(entry)
-            continue
-        per_category[cat] = per_category.get(cat, 0) + 1
-        chosen.append(entry)
-        if len(chosen) == count:
+        if page.take(entry):
             break
-    chosen.extend(overflow[: count - len(chosen)])  # a short list beats an empty one: past the cap last
-    return chosen
+    return page.items()
 
 
 def _choose_in_rank_order(
@@ -549,51 +585,35 @@ def _choose_in_rank_order(
     items as it needs (a page of 10 from a ranking of 40 usually reads ~12): items come in
     rank order, and a demoted item waits in a heap until no later item can beat it (later
     items score at most the current one). None if the scores are not in order."""
-    per_category: dict[str | None, int] = {}
-    chosen: list[_Chosen] = []
-    overflow: list[_Chosen] = []
+    admit = _admission(exclude, oos, category_filter, category_of)
+    page = _Page(count, cap)
     waiting: list[tuple[float, int, str | None]] = []  # (-demoted score, position, category)
-    seen_ids: set[str] = set()
     shows = shown.get
-
-    def take(score: float, j: int, cat: str | None) -> bool:
-        """The next item in page order; True when the page is full."""
-        if cat is not None and per_category.get(cat, 0) >= cap:
-            overflow.append((score, 0, j, cat))
-            return False
-        per_category[cat] = per_category.get(cat, 0) + 1
-        chosen.append((score, 0, j, cat))
-        return len(chosen) == count
-
     previous = math.inf
     full = False
     for j, (item, score) in enumerate(zip(ranking.iter_item_ids(), ranking.scores)):
         if score > previous:
             return None
         previous = score
-        if item in exclude or item in oos or item in seen_ids:
+        cat = admit(item)
+        if cat is _NOT_SHOWN:
             continue
-        cat = category_of(item)
-        if category_filter is not None and cat != category_filter:
-            continue
-        seen_ids.add(item)
         while waiting and -waiting[0][0] >= score:
             negative, jj, cc = heapq.heappop(waiting)
-            if take(-negative, jj, cc):
+            if page.take((-negative, 0, jj, cc)):
                 full = True
                 break
         if full:
             break
         if shows(item, 0) > REPEAT_FREE_SHOWS:
             heapq.heappush(waiting, (-_demoted(score, item, shown), j, cat))
-        elif take(score, j, cat):
+        elif page.take((score, 0, j, cat)):
             full = True
             break
     while waiting and not full:
         negative, jj, cc = heapq.heappop(waiting)
-        full = take(-negative, jj, cc)
-    chosen.extend(overflow[: count - len(chosen)])
-    return chosen
+        full = page.take((-negative, 0, jj, cc))
+    return page.items()
 
 
 def _new_decision_id(now: float) -> str:

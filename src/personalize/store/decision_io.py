@@ -17,7 +17,7 @@ from redis.exceptions import ResponseError
 
 from personalize.store.keys import Keys
 from personalize.store.resp import Command, MultiplexedConnection, pack
-from personalize.store.sessions import session_alive, split_session
+from personalize.store.sessions import live_session
 
 
 def _hash(flat: list[str]) -> dict[str, str]:
@@ -107,9 +107,7 @@ class DecisionStore:
         profile, session, history, purchased, cart, shown, scores, contacts, alias = replies[:9]
         popular = replies[9] if popular_n else []
         popular_cat = replies[10] if popular_n and category else []
-        session_fields, items = split_session(_hash(session), self._session_items)
-        if session_fields and not session_alive(session_fields, now, self._session_ttl_s):
-            session_fields, items = {}, []
+        session_fields, items, _ = live_session(_hash(session), now, self._session_ttl_s, self._session_items)
         return DecisionInputs(
             profile=_hash(profile),
             session=session_fields,

@@ -205,7 +205,7 @@ class EventWriter:
                         body += (opcodes[cmd][0], *op[2:])
                     else:
                         ki = resolved.get(op[1]) or key(op[1])
-                        if cmd == "LPUSHT" and ki in prefetch and op[1].startswith("session_items:"):
+                        if cmd == "LPUSHT" and op[1].startswith("session_items:"):
                             body += ("RP", ki, op[2], op[3])  # the session's ring (merges)
                             continue
                         code, fields = opcodes[cmd]

@@ -10,7 +10,7 @@ from redis.commands.core import AsyncScript
 from personalize.domain.merge import VisitorSnapshot
 from personalize.store.keys import Keys
 from personalize.store.scripts import lua_source
-from personalize.store.sessions import session_alive, split_session
+from personalize.store.sessions import live_session
 
 
 def _s(x: bytes | str) -> str:
@@ -52,14 +52,13 @@ class IdentityStore:
             if int(reply[0]) == 0:
                 out.append(None)
                 continue
-            session, items = split_session(_pairs(reply[2]))
-            live = session_alive(session, now, self._session_ttl_s)
+            session, items, _ = live_session(_pairs(reply[2]), now, self._session_ttl_s)
             out.append(
                 VisitorSnapshot(
                     anonymous_customer=visitor,
                     profile=_pairs(reply[1]),
-                    session=session if live else {},
-                    session_items=items if live else [],
+                    session=session,
+                    session_items=items,
                     cart=_pairs(reply[3]),
                     history=[_s(x) for x in reply[4]],
                     purchased=[_s(x) for x in reply[5]],

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 import redis.asyncio as aioredis
 
 from personalize.store.keys import Keys
-from personalize.store.sessions import session_expires_in, split_session
+from personalize.store.sessions import live_session
 
 
 def decode_hash(raw: Mapping[bytes, bytes]) -> dict[str, str]:
@@ -55,10 +55,7 @@ class ProfileStore:
         """The session as a sliding TTL would have left it: empty once it has ended."""
         k = self._keys
         raw: Mapping[bytes, bytes] = await self._client.hgetall(k.session(cid, session_id))  # type: ignore[assignment]
-        fields, items = split_session(decode_hash(raw))
-        left = session_expires_in(fields, now, self._session_ttl_s)
-        if left is None:
-            return SessionState(fields={}, items=[], expires_in_s=0.0)
+        fields, items, left = live_session(decode_hash(raw), now, self._session_ttl_s)
         return SessionState(fields=fields, items=items, expires_in_s=left)
 
     async def set_traits(self, cid: str, traits: Mapping[str, str], now: float) -> None:

@@ -35,6 +35,18 @@ def session_alive(fields: Mapping[str, str], now: float, session_ttl_s: int) -> 
     return session_expires_in(fields, now, session_ttl_s) is not None
 
 
+def live_session(
+    fields: Mapping[str, str], now: float, session_ttl_s: int, limit: int | None = None
+) -> tuple[dict[str, str], list[str], float]:
+    """What every reader sees of a stored session hash: its counters, recent items (newest
+    first, at most ``limit``) and seconds left; empty with 0 s left once it has ended."""
+    counters, items = split_session(fields, limit)
+    left = session_expires_in(counters, now, session_ttl_s)
+    if left is None:
+        return {}, [], 0.0
+    return counters, items, left
+
+
 def _is_ring_field(name: str) -> bool:
     return name in ("ic", "icap") or (name[:1] == "i" and name[1:].isdigit())
 

@@ -103,7 +103,7 @@ for s = 1, ns do
   end
 end
 
-local slot_names = {}  -- 'i0', 'i1', ...: built once, no number formatting per push
+local slot_names = {}  -- 'i0', 'i1', ...: formatted once per call, not per push
 local function ring(sk, entry, cap)
   local sc = cache[sk]
   local k = num(sc.ic) or 0
