@@ -53,6 +53,7 @@ class Result:
     latencies_s: np.ndarray
     errors: int
     elapsed_s: float
+    exhausted: bool = False  # wrap=False and every request was sent before the duration ended
 
     @property
     def rps(self) -> float:
@@ -62,7 +63,9 @@ class Result:
         return float(np.percentile(self.latencies_s, q) * 1000) if len(self.latencies_s) else float("nan")
 
 
-async def _closed(port: int, requests: Sequence[bytes], connections: int, duration_s: float) -> tuple[list[float], int, float]:
+async def _closed(
+    port: int, requests: Sequence[bytes], connections: int, duration_s: float, wrap: bool = True
+) -> tuple[list[float], int, float]:
     lat: list[float] = []
     errors = 0
     stop = time.perf_counter() + duration_s
@@ -73,6 +76,8 @@ async def _closed(port: int, requests: Sequence[bytes], connections: int, durati
         reader, writer = await asyncio.open_connection("127.0.0.1", port)
         while time.perf_counter() < stop:
             i = counter[0]
+            if not wrap and i >= len(requests):
+                break  # every request sent once: repeating them would measure something else
             counter[0] += 1
             t0 = time.perf_counter()
             writer.write(requests[i % len(requests)])
@@ -120,8 +125,8 @@ async def _open(port: int, requests: Sequence[bytes], rate: float, duration_s: f
     return lat, errors, time.perf_counter() - start
 
 
-def _proc(args: tuple[str, int, list[bytes], float, int, float, mp.Queue]) -> None:  # type: ignore[type-arg]
-    mode, port, requests, duration, connections, rate, out = args
+def _proc(args: tuple[str, int, list[bytes], float, int, float, bool, mp.Queue]) -> None:  # type: ignore[type-arg]
+    mode, port, requests, duration, connections, rate, wrap, out = args
     gc.freeze()  # the heap inherited at fork: never walked again
     gc.disable()
     try:
@@ -131,22 +136,26 @@ def _proc(args: tuple[str, int, list[bytes], float, int, float, mp.Queue]) -> No
     except ImportError:
         pass
     if mode == "closed":
-        res = asyncio.run(_closed(port, requests, connections, duration))
+        res = asyncio.run(_closed(port, requests, connections, duration, wrap))
     else:
         res = asyncio.run(_open(port, requests, rate, duration, connections))
     out.put(res)
 
 
 def run(mode: str, port: int, requests: Sequence[bytes], duration_s: float, connections: int = 32,
-        rate: float = 0.0, processes: int = 1) -> Result:
-    """Run the load from ``processes`` processes (connections and rate split between them)."""
+        rate: float = 0.0, processes: int = 1, wrap: bool = True) -> Result:
+    """Run the load from ``processes`` processes (connections and rate split between them).
+
+    ``wrap=False`` (closed loop): each request is sent at most once; the run ends early when
+    they are used up (requests that must not repeat, e.g. events whose ids would come back
+    as cheap duplicates). ``Result.exhausted`` tells."""
     ctx = mp.get_context("fork")
     out: mp.Queue = ctx.Queue()  # type: ignore[type-arg]
     per_conn = max(1, connections // processes)
     procs = []
     for p in range(processes):
         reqs = list(requests[p::processes]) or list(requests)
-        args = (mode, port, reqs, duration_s, per_conn, rate / processes, out)
+        args = (mode, port, reqs, duration_s, per_conn, rate / processes, wrap, out)
         proc = ctx.Process(target=_proc, args=(args,))
         proc.start()
         procs.append(proc)
@@ -160,4 +169,5 @@ def run(mode: str, port: int, requests: Sequence[bytes], duration_s: float, conn
         elapsed = max(elapsed, el)
     for proc in procs:
         proc.join()
-    return Result(np.asarray(lats), errors, elapsed)
+    exhausted = not wrap and mode == "closed" and len(lats) >= len(requests)
+    return Result(np.asarray(lats), errors, elapsed, exhausted)
