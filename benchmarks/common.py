@@ -18,7 +18,12 @@ import httpx
 import numpy as np
 import redis
 
-from personalize.store.embedded import EmbeddedRedis, free_port, redis_server_binary, redis_server_version
+from personalize.store.embedded import (
+    EmbeddedRedis,
+    free_port,
+    redis_server_binary,
+    redis_server_version,
+)
 
 ROOT = Path(__file__).resolve().parents[1]
 SERVER_PIDS: dict[str, int] = {}

@@ -27,8 +27,17 @@ import redis
 
 from benchmarks import loadgen
 from benchmarks.common import (
-    SERVER_PIDS, add_redis_server_option, api_server, embedded_redis, hello_server, machine_line, redis_cpu_s, redis_memory_mb,
-    redis_round_trip, tree_cpu_s, tree_rss_mb,
+    SERVER_PIDS,
+    add_redis_server_option,
+    api_server,
+    embedded_redis,
+    hello_server,
+    machine_line,
+    redis_cpu_s,
+    redis_memory_mb,
+    redis_round_trip,
+    tree_cpu_s,
+    tree_rss_mb,
 )
 from personalize.ml.synthetic import write_synthetic_model
 from personalize.offers.synthetic import make_catalog

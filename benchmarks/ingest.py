@@ -20,8 +20,17 @@ import time
 
 from benchmarks import loadgen
 from benchmarks.common import (
-    SERVER_PIDS, add_redis_server_option, api_server, embedded_redis, hello_server, machine_line, redis_cpu_s, redis_memory_mb,
-    redis_round_trip, tree_cpu_s, tree_rss_mb,
+    SERVER_PIDS,
+    add_redis_server_option,
+    api_server,
+    embedded_redis,
+    hello_server,
+    machine_line,
+    redis_cpu_s,
+    redis_memory_mb,
+    redis_round_trip,
+    tree_cpu_s,
+    tree_rss_mb,
 )
 from personalize.demo import convert, demo_rows
 

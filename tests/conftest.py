@@ -17,7 +17,7 @@ import redis
 for _var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
     os.environ.setdefault(_var, "1")  # threaded BLAS/OpenMP on 2 shared cores only thrashes
 
-from personalize.store.embedded import EmbeddedRedis  # noqa: E402
+from personalize.store.embedded import EmbeddedRedis
 
 SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
 

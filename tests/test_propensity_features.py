@@ -14,11 +14,9 @@ import msgspec
 import numpy as np
 import pytest
 
-from personalize.domain import events as ev
 from personalize.clock import ManualClock
+from personalize.domain import events as ev
 from personalize.domain.facts import session_with_totals
-from personalize.service.runtime import Runtime
-from personalize.settings import Settings
 from personalize.propensity.session_features import (
     ONLINE_FEATURES,
     SHOPPERS_MONTHS,
@@ -26,6 +24,8 @@ from personalize.propensity.session_features import (
     shoppers_row_features,
 )
 from personalize.propensity.shoppers import load_shoppers
+from personalize.service.runtime import Runtime
+from personalize.settings import Settings
 
 FIXTURE = Path(__file__).parent / "fixtures" / "propensity" / "online_shoppers_slice.csv"
 

@@ -69,7 +69,7 @@ def server(tmp_path: Path) -> Iterator[tuple[str, Path]]:
 
 def cli(*args: str, env_extra: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
     env = dict(os.environ, **(env_extra or {}))
-    return subprocess.run([sys.executable, "-m", "personalize.cli.main", *args], capture_output=True, text=True, env=env, timeout=120)
+    return subprocess.run([sys.executable, "-m", "personalize.cli.main", *args], capture_output=True, text=True, env=env, timeout=120, check=False)
 
 
 def test_serve_with_embedded_redis_metrics_schema_and_durable_restart(tmp_path: Path) -> None:

@@ -35,7 +35,7 @@ class Periodic:
                 await self._job()
             except StoreUnavailable:
                 pass  # Redis slow or away: try again next round
-            except Exception:  # noqa: BLE001 - a background job must never die
+            except Exception:
                 log.exception("%s failed", self._name)
 
     def start(self) -> None:

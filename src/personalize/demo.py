@@ -6,7 +6,8 @@ import csv
 import gzip
 import time
 from collections.abc import Callable, Iterator
-from datetime import datetime, timezone
+from datetime import UTC, datetime
+from functools import partial
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -27,7 +28,7 @@ def demo_rows() -> list[dict[str, str]]:
 
 
 def _ts(value: str) -> float:
-    return datetime.strptime(value, "%Y-%m-%d %H:%M:%S UTC").replace(tzinfo=timezone.utc).timestamp()
+    return datetime.strptime(value, "%Y-%m-%d %H:%M:%S UTC").replace(tzinfo=UTC).timestamp()
 
 
 def _category(row: dict[str, str]) -> str:
@@ -71,7 +72,7 @@ def convert(rows: list[dict[str, str]], end_at: float) -> list[dict[str, Any]]:
             return
         total = round(sum(line["price"] * line["quantity"] for line in order_ev["lines"]), 2)
         fee = 0.0 if total >= FREE_SHIPPING_FROM else SHIPPING_FEE
-        ids = {k: order_ev[k] for k in ("user_id", "anonymous_id", "session_id") if k in order_ev}
+        ids: dict[str, Any] = {k: order_ev[k] for k in ("user_id", "anonymous_id", "session_id") if k in order_ev}
         events.append({"type": "checkout_started", "event_id": order_ev["event_id"] + "-co", **ids,
                        "timestamp": order_ev["timestamp"] - 1, "cart_value": total, "shipping_fee": fee})
         order_ev.update(total=round(total + fee, 2), shipping_fee=fee)
@@ -153,11 +154,11 @@ def replay(base_url: str, console: Console) -> dict[str, Any]:
     events = convert(rows, end_at=time.time() - 60)
     with httpx.Client(base_url=base_url, timeout=30.0) as client:
         for chunk in batches(items, 500):
-            _with_retries(lambda chunk=chunk: client.put("/v1/items", json={"items": chunk})).raise_for_status()
+            _with_retries(partial(client.put, "/v1/items", json={"items": chunk})).raise_for_status()
         totals = {"accepted": 0, "duplicates": 0, "rejected": 0}
         start = time.perf_counter()
         for chunk in batches(events, 200):
-            r = _with_retries(lambda chunk=chunk: client.post("/v1/events", json={"events": chunk}))
+            r = _with_retries(partial(client.post, "/v1/events", json={"events": chunk}))
             if r.status_code not in (202, 422):
                 r.raise_for_status()
             body = r.json()

@@ -18,7 +18,7 @@ EXAMPLE_OFFERS = Path(__file__).resolve().parents[2] / "examples" / "offers.yaml
 
 def _cli(args: list[str], env: dict[str, str], console: Console) -> None:
     console.print(f"[dim]$ personalize {' '.join(args)}[/dim]")
-    done = subprocess.run([sys.executable, "-m", "personalize.cli.main", *args], env=env, capture_output=True, text=True)
+    done = subprocess.run([sys.executable, "-m", "personalize.cli.main", *args], env=env, capture_output=True, text=True, check=False)
     if done.returncode != 0:
         raise RuntimeError(f"personalize {args[0]} failed:\n{done.stdout[-2000:]}\n{done.stderr[-2000:]}")
 

@@ -53,7 +53,7 @@ def create_app(settings: Settings | None = None, clock: Clock | None = None, ser
         app.state.runtime = runtime
         try:
             await runtime.refresher.refresh_once()
-        except Exception:  # noqa: BLE001 - start anyway; the refresher retries
+        except Exception:
             logging.getLogger("personalize").exception("initial refresh failed")
         if serving:
             tune_for_serving()  # after the first model and catalog load: they are long-lived

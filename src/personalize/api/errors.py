@@ -8,6 +8,7 @@ from typing import Any
 from litestar import MediaType, Request, Response
 from litestar.exceptions import HTTPException, NotFoundException, ValidationException
 from litestar.status_codes import HTTP_500_INTERNAL_SERVER_ERROR
+from litestar.types import ExceptionHandlersMap
 
 from personalize.metrics import REDIS_ERRORS
 from personalize.service.ingest import BadBatch, BatchTooLarge
@@ -73,7 +74,7 @@ def unexpected(_: Request[Any, Any, Any], exc: Exception) -> Response[dict[str, 
     return _json(HTTP_500_INTERNAL_SERVER_ERROR, _body("internal_error", "unexpected error; it has been logged"))
 
 
-EXCEPTION_HANDLERS: dict[type[Exception], Any] = {
+EXCEPTION_HANDLERS: ExceptionHandlersMap = {
     ApiError: api_error,
     BadBatch: bad_batch,
     BatchTooLarge: batch_too_large,

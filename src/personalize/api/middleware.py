@@ -5,6 +5,7 @@ from __future__ import annotations
 import time
 from typing import Any
 
+from litestar.enums import ScopeType
 from litestar.types import ASGIApp, Message, Receive, Scope, Send
 
 from personalize.metrics import REQUEST_LATENCY
@@ -12,7 +13,7 @@ from personalize.metrics import REQUEST_LATENCY
 
 def timing_middleware(app: ASGIApp) -> ASGIApp:
     async def middleware(scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
+        if scope["type"] != ScopeType.HTTP:
             await app(scope, receive, send)
             return
         start = time.perf_counter()
@@ -29,7 +30,7 @@ def timing_middleware(app: ASGIApp) -> ASGIApp:
             handler: Any = scope.get("route_handler")
             route = "unmatched"
             if handler is not None and getattr(handler, "paths", None):
-                route = sorted(handler.paths)[0]
+                route = min(handler.paths)
             REQUEST_LATENCY.labels(
                 method=scope.get("method", ""), route=route, status=f"{status[0] // 100}xx"
             ).observe(time.perf_counter() - start)

@@ -57,7 +57,7 @@ def _validated_id(value: str, name: str) -> str:
         raise ApiError(400, "validation_error", f"{name}: {exc}", name) from exc
 
 
-def _trait_str(v: str | int | float | bool) -> str:
+def _trait_str(v: str | float | bool) -> str:
     if isinstance(v, bool):
         return "true" if v else "false"
     return str(v)

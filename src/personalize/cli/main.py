@@ -9,7 +9,7 @@ import os
 for _var in ("OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "OMP_NUM_THREADS"):
     os.environ.setdefault(_var, "1")
 
-import typer  # noqa: E402
+import typer
 
 app = typer.Typer(
     name="personalize",

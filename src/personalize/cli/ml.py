@@ -61,7 +61,8 @@ def train(
     from personalize.ml.events import read_events
     from personalize.ml.interactions import parse_weights
     from personalize.ml.model import ScoringParams
-    from personalize.ml.train import TrainConfig, train as run_train
+    from personalize.ml.train import TrainConfig
+    from personalize.ml.train import train as run_train
 
     try:
         config = TrainConfig(
@@ -133,7 +134,8 @@ def evaluate(
     from personalize.ml import evaluate as ev
     from personalize.ml.events import read_events
     from personalize.ml.model import load_artifact
-    from personalize.ml.train import TrainConfig, train as run_train
+    from personalize.ml.train import TrainConfig
+    from personalize.ml.train import train as run_train
 
     if (test_file is None) == (tmall is None):
         raise typer.BadParameter("give exactly one of --test or --tmall")
@@ -179,13 +181,13 @@ def evaluate(
                           "tables": {t: [r.as_dict() for r in rs] for t, rs in tables.items()}}, indent=2))
         return
     for title, rows in tables.items():
-        table = Table(title=f"next-item evaluation, {title} (k={k})")
+        evaluation = Table(title=f"next-item evaluation, {title} (k={k})")
         for column in ("model", "cases", f"HR@{k}", f"MRR@{k}", f"NDCG@{k}", "coverage", "pop. bias"):
-            table.add_column(column, justify="left" if column == "model" else "right", no_wrap=True)
+            evaluation.add_column(column, justify="left" if column == "model" else "right", no_wrap=True)
         for r in rows:
-            table.add_row(r.name, f"{r.cases:,}", f"{r.hr:.4f}", f"{r.mrr:.4f}", f"{r.ndcg:.4f}",
-                          f"{r.coverage:.4f}", f"{r.popularity_bias:.4f}")
-        console.print(table)
+            evaluation.add_row(r.name, f"{r.cases:,}", f"{r.hr:.4f}", f"{r.mrr:.4f}", f"{r.ndcg:.4f}",
+                               f"{r.coverage:.4f}", f"{r.popularity_bias:.4f}")
+        console.print(evaluation)
 
 
 def register(app: typer.Typer) -> None:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Optional
 
 import redis
 import typer
@@ -26,9 +25,9 @@ def _publisher(redis_url: str | None) -> ModelPublisher:
 
 
 def publish(
-    path: Optional[Path] = typer.Argument(None, help="models/<version> directory to publish."),
+    path: Path | None = typer.Argument(None, help="models/<version> directory to publish."),
     rollback: bool = typer.Option(False, "--rollback", help="Publish the previously published version again."),
-    redis_url: Optional[str] = typer.Option(None, help="Redis URL (default: REDIS_URL or the local embedded server)."),
+    redis_url: str | None = typer.Option(None, help="Redis URL (default: REDIS_URL or the local embedded server)."),
 ) -> None:
     """Verify an artifact (checksums, shapes) and mark it active; workers swap to it in the background."""
     publisher = _publisher(redis_url)
@@ -50,7 +49,7 @@ def publish(
                   f"workers pick it up within PERSONALIZE_MODEL_POLL_S ({get_settings().model_poll_s:g} s)")
 
 
-def models(redis_url: Optional[str] = typer.Option(None, help="Redis URL.")) -> None:
+def models(redis_url: str | None = typer.Option(None, help="Redis URL.")) -> None:
     """List published versions (newest first) and the active one."""
     publisher = _publisher(redis_url)
     active = publisher.active()

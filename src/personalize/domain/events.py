@@ -164,7 +164,7 @@ Event = (
 )
 
 EVENT_TYPES: tuple[str, ...] = tuple(
-    cls.__struct_config__.tag for cls in get_args(Event)  # type: ignore[misc]
+    cls.__struct_config__.tag for cls in get_args(Event)
 )
 
 # Events that carry one item the visitor interacted with, and how strongly

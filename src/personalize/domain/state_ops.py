@@ -92,7 +92,7 @@ def ops_for_event(event: ev.BaseEvent, cfg: OpSettings) -> list[Op]:
     are derived from them on read): every field written costs ingest throughput.
     """
     ts = event.timestamp
-    type_ = type(event).__struct_config__.tag
+    type_ = str(type(event).__struct_config__.tag)
     sid = event.session_id
     skey = f"session:{sid}" if sid else None
     # TOUCH: first/last seen and the per-type counter on the profile (and session), and a
@@ -203,7 +203,7 @@ def _ctx_category(event: ev.BaseEvent) -> str | None:
     return event.context.category if event.context else None
 
 
-def _trait(value: str | int | float | bool) -> str:
+def _trait(value: str | float | bool) -> str:
     if isinstance(value, bool):
         return "true" if value else "false"
     return str(value)

@@ -40,7 +40,7 @@ def _all_text(path: Path, delimiter: str, encoding: str) -> dict[str, pa.DataTyp
     return {name: pa.string() for name in header}
 
 
-def _col(table: pa.Table, name: str) -> np.ndarray:  # type: ignore[type-arg]
+def _col(table: pa.Table, name: str) -> np.ndarray:
     return np.asarray(table.column(name).to_numpy(zero_copy_only=False), dtype=object)
 
 
@@ -94,7 +94,7 @@ def convert_online_retail(src: Path) -> EventLog:
     invoice = _col(table, "InvoiceNo")
     quantity = np.asarray(pc.cast(table.column("Quantity"), pa.float64()).to_numpy(), dtype=np.float64)
     keep = np.asarray([not str(inv).startswith("C") for inv in invoice]) & (quantity > 0)
-    customer = np.asarray([c[:-2] if c.endswith(".0") else c for c in _col(table, "CustomerID")],
+    customer = np.asarray([c.removesuffix(".0") for c in _col(table, "CustomerID")],
                           dtype=object)
     rows = np.flatnonzero(keep)
     table = table.take(pa.array(rows))

@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -72,7 +72,7 @@ class TrainConfig:
 
 def default_version(config: TrainConfig, now: datetime | None = None) -> str:
     """Sortable: ``20261123-161500-als64`` (UTC time, first factor model, factors)."""
-    now = now or datetime.now(timezone.utc)
+    now = now or datetime.now(UTC)
     tag = next((a for a in config.algorithms if a in ("als", "bpr")), "knn")
     suffix = f"{tag}{config.factors}" if tag != "knn" else "knn"
     return f"{now:%Y%m%d-%H%M%S}-{suffix}"
@@ -168,7 +168,7 @@ def _config_doc(config: TrainConfig, scoring: ScoringParams, log: EventLog, vers
         "version": version,
         "synthetic": False,
         "source": source,
-        "trained_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "trained_at": datetime.now(UTC).isoformat(timespec="seconds"),
         "training": config.to_dict(),
         "scoring": scoring.to_dict(),
         "sequence_verb": _sequence_verb(log, config.weights),

@@ -90,7 +90,8 @@ def search(
             advance(1)
             if getattr(best, name) == value:
                 continue
-            candidate = replace(best, **{name: value})
+            changes: dict[str, Any] = {name: value}
+            candidate = replace(best, **changes)
             hr, mrr = _score(model, candidate, sample, k, percentiles)
             if hr + 2 * mrr > best_hr + 2 * best_mrr + 1e-9:
                 best, best_hr, best_mrr = candidate, hr, mrr

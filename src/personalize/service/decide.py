@@ -33,16 +33,33 @@ import redis.asyncio as aioredis
 from msgspec import Meta
 
 from personalize.clock import Clock
-from personalize.domain.decisions import DecisionContext, DecisionRecord, OfferCandidate, RecommendedItem
+from personalize.domain.decisions import (
+    DecisionContext,
+    DecisionRecord,
+    OfferCandidate,
+    RecommendedItem,
+)
 from personalize.domain.events import Channel, Id, PageType, ShortText
 from personalize.domain.facts import build_facts, session_with_totals
 from personalize.domain.profile import ProfileView, build_profile, cart_item_ids, consent_given
 from personalize.domain.state_ops import parse_item_entry
 from personalize.metrics import DECISIONS, REDIS_ERRORS
 from personalize.ml.model import Candidate, Ranking, RecommenderModel
-from personalize.offers.arbitration import ExplorationPolicy, OfferDecision, arbitrate, consent_flags, facts_read, in_holdout
+from personalize.offers.arbitration import (
+    ExplorationPolicy,
+    OfferDecision,
+    arbitrate,
+    consent_flags,
+    facts_read,
+    in_holdout,
+)
 from personalize.offers.catalog import Catalog
-from personalize.offers.contact import budget_counts_from_values, budget_keys_to_read, contact_state_from_fields, no_contact_state
+from personalize.offers.contact import (
+    budget_counts_from_values,
+    budget_keys_to_read,
+    contact_state_from_fields,
+    no_contact_state,
+)
 from personalize.reports.experiments import Experiment, Variant, assign, assignment_unit
 from personalize.store.catalog import CatalogCache
 from personalize.store.client import StoreUnavailable, with_deadline
@@ -299,7 +316,7 @@ class DecideService:
             n = len(ranked)
             rankings = [Ranking.of([Candidate(item_id=i, score=round(1.0 - r / max(n, 1), 6), reason=reason, source="popularity")
                                     for r, i in enumerate(ranked)])]
-            fallback = "no_model"
+            fallback: str | None = "no_model"
         else:
             if personalized:
                 session_items = _weighted(inputs.session_items)
@@ -368,7 +385,7 @@ class DecideService:
             session, raw_session = session_with_totals(inputs.session, profile.cart.value), False
             try:
                 scores["p_purchase"] = float(self.purchase_propensity.predict_from_session(session, inputs.profile))
-            except Exception:  # noqa: BLE001 - a broken score must not break the decision
+            except Exception:
                 log.exception("purchase propensity failed")
         item = None
         if req.page.item_id:

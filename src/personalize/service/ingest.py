@@ -107,11 +107,11 @@ def parse_batch(body: bytes, max_events: int) -> list[Any]:
 
 
 class _TypedBatch(msgspec.Struct):
-    events: list[ev.Event]  # type: ignore[valid-type]
+    events: list[ev.Event]
 
 
 _typed_object = msgspec.json.Decoder(_TypedBatch)
-_typed_list = msgspec.json.Decoder(list[ev.Event])  # type: ignore[valid-type]
+_typed_list = msgspec.json.Decoder(list[ev.Event])
 
 
 def decode_batch(body: bytes, max_events: int) -> list[Any]:
@@ -150,7 +150,7 @@ def validate_event(raw: Any, now: float, max_future_skew_s: int) -> ev.BaseEvent
     if raw["type"] not in ev.EVENT_TYPES:
         raise _Invalid("type", f"unknown event type {str(raw['type'])[:64]!r} (one of: {', '.join(ev.EVENT_TYPES)})")
     try:
-        event: ev.BaseEvent = msgspec.convert(raw, ev.Event)  # type: ignore[arg-type]
+        event: ev.BaseEvent = msgspec.convert(raw, ev.Event)
     except msgspec.ValidationError as exc:
         path, reason = _split_validation_error(str(exc))
         raise _Invalid(path, reason) from exc

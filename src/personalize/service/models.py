@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from pathlib import Path
+from typing import cast
 
 import redis.asyncio as aioredis
 
@@ -36,7 +37,7 @@ class ModelHolder:
     async def sync(self, client: aioredis.Redis, keys: Keys, timeout_ms: int) -> bool:
         """Load the published model if it changed; True when a swap happened."""
         raw = await with_deadline(client.hgetall(keys.active_model), timeout_ms)
-        published = parse_active(raw)
+        published = parse_active(cast(dict[bytes, bytes], raw))  # a client without decode_responses
         if published is None or (self.published is not None and published.version == self.published.version
                                  and published.path == self.published.path):
             return False

@@ -13,9 +13,9 @@ from typing import Any
 
 import redis.asyncio as aioredis
 
-from personalize.offers.catalog import CatalogError
 from personalize.background import Periodic
 from personalize.heap import freeze_long_lived
+from personalize.offers.catalog import CatalogError
 from personalize.service.decide import DecideService
 from personalize.service.models import ModelHolder
 from personalize.settings import Settings

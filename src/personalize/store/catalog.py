@@ -8,6 +8,7 @@ the catalog version (bumped by every upsert) changes.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import cast
 
 import msgspec
 import redis.asyncio as aioredis
@@ -59,7 +60,7 @@ class CatalogStore:
         raw = await self._client.hgetall(self._keys.item(item_id))
         if not raw:
             return None
-        return {k.decode(): v.decode() for k, v in raw.items()}
+        return {k.decode(): v.decode() for k, v in cast(dict[bytes, bytes], raw).items()}
 
     async def count(self) -> int:
         return int(await self._client.scard(f"{self._keys.prefix}:items:all"))

@@ -14,6 +14,7 @@ import subprocess
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Self
 
 import redis
 
@@ -34,7 +35,7 @@ def redis_server_binary(preferred: str = "") -> str:
 
 
 def redis_server_version(binary: str) -> str:
-    out = subprocess.run([binary, "--version"], capture_output=True, text=True, timeout=10).stdout
+    out = subprocess.run([binary, "--version"], capture_output=True, text=True, timeout=10, check=False).stdout
     return next((part[2:] for part in out.split() if part.startswith("v=")), out.strip())
 
 
@@ -76,7 +77,7 @@ class EmbeddedRedis:
         except (redis.ConnectionError, redis.TimeoutError, OSError):
             return False
 
-    def start(self, timeout_s: float = 10.0) -> EmbeddedRedis:
+    def start(self, timeout_s: float = 10.0) -> Self:
         self.data_dir.mkdir(parents=True, exist_ok=True)
         if self._in_use():
             # Two servers on one data dir would share the AOF, and the first to stop
@@ -131,7 +132,7 @@ class EmbeddedRedis:
                 self.process.wait(timeout=5)
         self.process = None
 
-    def __enter__(self) -> EmbeddedRedis:
+    def __enter__(self) -> Self:
         return self.start()
 
     def __exit__(self, *exc: object) -> None:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import time
 from dataclasses import dataclass
+from typing import Any
 
 import redis
 
@@ -48,14 +49,14 @@ class ModelPublisher:
 
     def history(self) -> list[Published]:
         out = []
-        for raw in self._client.lrange(self._keys.model_history, 0, 49):  # type: ignore[union-attr]
+        for raw in self._client.lrange(self._keys.model_history, 0, 49):
             doc = json.loads(raw)
             out.append(Published(doc["version"], doc["path"], float(doc["published_at"])))
         return out
 
     def publish(self, version: str, path: str) -> Published:
         entry = Published(version, path, time.time())
-        doc = {"version": entry.version, "path": entry.path, "published_at": repr(entry.published_at)}
+        doc: dict[Any, Any] = {"version": entry.version, "path": entry.path, "published_at": repr(entry.published_at)}
         pipe = self._client.pipeline(transaction=True)
         pipe.hset(self._keys.active_model, mapping=doc)
         pipe.lpush(self._keys.model_history, json.dumps(doc))
