@@ -43,6 +43,35 @@ def convert(
     console.print(f"wrote {len(log):,} events from {src} to {dst}")
 
 
+def split(
+    events: Annotated[Path, typer.Argument(help="canonical event file (.csv or .parquet)")],
+    train_out: Annotated[Path, typer.Option("--train-out", help="training part to write (.csv or .parquet)")],
+    test_out: Annotated[Path, typer.Option("--test-out", help="test part to write (.csv or .parquet)")],
+    test_days: Annotated[float, typer.Option(help="sessions ending in the last N days are the test part")] = 1.0,
+    test_fraction: Annotated[float | None, typer.Option(
+        help="instead: this share of sessions, those that end last (0-1)")] = None,
+) -> None:
+    """Time-based train/test split by whole sessions, as session-rec splits (for `evaluate`)."""
+    from datetime import UTC, datetime
+
+    from personalize.ml.events import EventFileError, read_events, write_events
+    from personalize.ml.split import time_split
+
+    try:
+        parts = time_split(read_events(events), test_days=test_days, test_fraction=test_fraction)
+    except (EventFileError, ValueError) as exc:
+        raise typer.BadParameter(str(exc)) from exc
+    write_events(parts.train, train_out)
+    write_events(parts.test, test_out)
+    cutoff = datetime.fromtimestamp(parts.cutoff, UTC).isoformat(timespec="seconds")
+    console.print(
+        f"train: {len(parts.train):,} events, {parts.train_sessions:,} sessions -> {train_out}\n"
+        f"test:  {len(parts.test):,} events, {parts.test_sessions:,} sessions ending after {cutoff} -> {test_out}\n"
+        f"dropped from test: {parts.dropped_events:,} events on items unknown to train, "
+        f"{parts.dropped_sessions:,} sessions left with fewer than 2 items"
+    )
+
+
 def train(
     events: Annotated[Path, typer.Argument(help="canonical event file (.csv or .parquet)")],
     out: Annotated[Path, typer.Option("--out", help="artifact root; the model goes to OUT/<version>/")] = Path("models"),
@@ -192,5 +221,6 @@ def evaluate(
 
 def register(app: typer.Typer) -> None:
     app.command("convert")(convert)
+    app.command("split")(split)
     app.command("train")(train)
     app.command("evaluate")(evaluate)

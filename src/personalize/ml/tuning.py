@@ -17,15 +17,17 @@ import numpy as np
 from personalize.ml import evaluate as ev
 from personalize.ml.events import EventLog
 from personalize.ml.model import RecommenderModel, ScoringParams
+from personalize.ml.split import session_last_seen
 
 # One coordinate at a time, in this order; each list holds the values tried.
 SEARCH_GRID: dict[str, tuple[float, ...]] = {
     "seen_decay": (0.3, 0.5, 0.7, 0.85, 0.95, 0.98, 1.0),  # 0.98: S-POP (count, then recency)
     "session_decay": (0.3, 0.5, 0.7, 0.85),
-    "seen_weight": (1.0, 3.0, 10.0),
+    "seen_weight": (0.0, 1.0, 3.0, 10.0),  # 0: never re-show (baskets: the next line is new)
     "seq_weight": (0.1, 0.3, 0.6, 1.0),
     "knn_weight": (0.1, 0.3, 0.6),
     "als_weight": (0.0, 0.1, 0.3, 0.6),
+    "popularity_weight": (0.02, 0.1, 0.3, 1.0, 3.0),  # how much popularity fills thin evidence
 }
 OBJECTIVE = "HR@k + 2 * MRR@k"
 
@@ -38,14 +40,13 @@ def holdout_split(log: EventLog, fraction: float) -> tuple[EventLog, list[ev.Cas
     rows = np.flatnonzero(log.item_id != "")
     if rows.size == 0:
         return None
-    sessions, inverse = np.unique(log.session_id[rows].astype(str), return_inverse=True)
-    last_seen = np.full(sessions.shape[0], -np.inf)
-    np.maximum.at(last_seen, inverse, log.timestamp[rows])
-    n_holdout = int(sessions.shape[0] * fraction)
-    if n_holdout < 1 or n_holdout >= sessions.shape[0]:
+    inverse, last_seen = session_last_seen(log, rows)
+    n_sessions = last_seen.shape[0]
+    n_holdout = int(n_sessions * fraction)
+    if n_holdout < 1 or n_holdout >= n_sessions:
         return None
     newest = np.argsort(last_seen, kind="stable")[-n_holdout:]
-    is_holdout_session = np.zeros(sessions.shape[0], dtype=bool)
+    is_holdout_session = np.zeros(n_sessions, dtype=bool)
     is_holdout_session[newest] = True
     in_holdout = np.zeros(len(log), dtype=bool)
     in_holdout[rows] = is_holdout_session[inverse]
