@@ -241,3 +241,24 @@ async def test_a_redis_past_its_deadline_gives_the_named_fallback_then_recovers(
         assert r.json()["fallback"] == "store_timeout"
         await asyncio.sleep(0.5)
         assert (await api.post("/v1/decide", json=decide_body())).json()["fallback"] == "no_model"
+
+
+async def test_a_known_customer_in_a_new_session_gets_items_from_their_history(
+    redis_url: str, redis_sync: redis.Redis, model_v1: Path
+) -> None:
+    """The history (a ring in the profile hash) folds a returning customer in; an identify
+    merges the visitor's history into the user's once."""
+    publish(redis_url, model_v1)
+    async with api_client(redis_url, model_poll_s=0.05) as api:
+        await wait_for_version(api, "v1")
+        await api.post("/v1/events", json={"events": [
+            event("product_view", anonymous_id="v-hist", session_id="old", item_id="x"),
+            event("identify", user_id="hanna", anonymous_id="v-hist", session_id="old"),
+        ]})
+        body = (await api.post("/v1/decide", json={"user_id": "hanna", "session_id": "new", "count": 5})).json()
+        assert body["fallback"] is None, body
+        assert body["items"][0]["item_id"] == "y", body["items"]  # x -> y, learnt from the chains
+        assert "x" in body["items"][0]["reason"], body["items"][0]
+        # a customer with no history gets popularity
+        cold = (await api.post("/v1/decide", json={"user_id": "nobody", "session_id": "new", "count": 5})).json()
+        assert cold["fallback"] == "popularity", cold

@@ -56,7 +56,7 @@ class Settings:
     event_stream_maxlen: int = 100_000  # entries = ingest batches
     decision_stream_maxlen: int = 1_000_000
     recent_items_per_session: int = 50
-    history_items_per_customer: int = 200
+    history_items_per_customer: int = 50  # a ring in the profile hash; the scorer reads 50
     popularity_half_life_h: float = 72.0
     popularity_flush_s: float = 1.0
     # Serving
@@ -138,7 +138,10 @@ SETTINGS_DOC: list[tuple[str, str, str]] = [
     ("PERSONALIZE_EVENT_STREAM_MAXLEN", "100000", "Approximate cap of the event stream in entries, one entry per ingest batch (~400 bytes of Redis memory per event: 100,000 entries of 100-event batches ≈ 10M events ≈ 4 GB). Export with `personalize export-events` before events age out."),
     ("PERSONALIZE_DECISION_STREAM_MAXLEN", "1000000", "Approximate cap of the decision log stream."),
     ("PERSONALIZE_RECENT_ITEMS_PER_SESSION", "50", "Recent items kept per session."),
-    ("PERSONALIZE_HISTORY_ITEMS_PER_CUSTOMER", "200", "Recent items kept per customer (used to fold known customers in)."),
+    ("PERSONALIZE_HISTORY_ITEMS_PER_CUSTOMER", "50", (
+        "Recent items kept per customer (used to fold known customers in; the scorer reads the newest 50). "
+        "A ring inside the profile hash: past ~60 the hash outgrows Redis's compact encoding."
+    )),
     ("PERSONALIZE_POPULARITY_HALF_LIFE_H", "72", "Half-life of the decayed item popularity counters."),
     ("PERSONALIZE_POPULARITY_FLUSH_S", "1", "Each worker sums popularity increments in memory and flushes them this often."),
     ("PERSONALIZE_HOST", "127.0.0.1", "Address the API listens on."),

@@ -1,6 +1,6 @@
 """Redis I/O of a decision: one pipelined read of everything a decision needs, one write.
 
-Read: profile, session (counters and recent items, one hash), history, purchased set, cart, shown-counters,
+Read: profile (with the item history, a ring in it), session (counters and recent items, one hash), purchased set, cart, shown-counters,
 batch scores, contact-policy hash, alias, and, when asked, live popularity lists.
 Write: the decision record (stream), shown-counters, the customer's latest decision.
 """
@@ -17,7 +17,7 @@ from redis.exceptions import ResponseError
 
 from personalize.store.keys import Keys
 from personalize.store.resp import Command, MultiplexedConnection, pack
-from personalize.store.sessions import live_session
+from personalize.store.sessions import live_session, split_profile
 
 
 def _hash(flat: list[str]) -> dict[str, str]:
@@ -88,7 +88,6 @@ class DecisionStore:
         if session_id:
             cmds.append(("HGETALL", k.session(cid, session_id)))
         cmds += [
-            ("LRANGE", k.history(cid), 0, self._history_items - 1),
             ("SMEMBERS", k.purchased(cid)),
             ("HGETALL", k.cart(cid)),
             ("HGETALL", k.shown(cid)),
@@ -104,12 +103,13 @@ class DecisionStore:
         _raise_errors(replies)
         if not session_id:
             replies[1:1] = [[]]
-        profile, session, history, purchased, cart, shown, scores, contacts, alias = replies[:9]
-        popular = replies[9] if popular_n else []
-        popular_cat = replies[10] if popular_n and category else []
+        profile, session, purchased, cart, shown, scores, contacts, alias = replies[:8]
+        popular = replies[8] if popular_n else []
+        popular_cat = replies[9] if popular_n and category else []
         session_fields, items, _ = live_session(_hash(session), now, self._session_ttl_s, self._session_items)
+        profile_fields, history = split_profile(_hash(profile), self._history_items)
         return DecisionInputs(
-            profile=_hash(profile),
+            profile=profile_fields,
             session=session_fields,
             session_items=items,
             history=history,

@@ -33,10 +33,11 @@ _encoder = msgspec.msgpack.Encoder()
 _OPCODES: dict[str, tuple[str, tuple[int, ...]]] = {
     "IFNEW": ("IF", ()), "HINCR": ("HI", (2,)), "HINCRF": ("HI", (2,)), "HSET": ("HS", (2,)),
     "HSETNX": ("HSNX", (2,)), "HMAX": ("HMAX", (2,)), "HMIN": ("HMIN", (2,)), "HLATEST": ("HL", (2, 4)),
-    "HDECRDEL": ("HDD", (2, 3)), "HDEL": ("HD", (2,)), "LPUSHT": ("LP", ()), "SADD": ("SA", ()),
+    "HDECRDEL": ("HDD", (2, 3)), "HDEL": ("HD", (2,)), "SADD": ("SA", ()),
     "SETNX": ("SNX", ()),
 }
 _SESSION_FIELDS = ("seen_at", "ttl_at", "ic", "icap")
+_HISTORY_RING_FIELDS = ("hc", "hcap")  # the item history: a ring in the profile hash
 
 _C = "\x00"  # a stand-in customer id for deriving key templates
 
@@ -61,6 +62,13 @@ class CustomerBatch:
 class BatchOutcome:
     results: list[int] | None  # per event: APPLIED / DUPLICATE / CONFLICT
     redirect_to: str | None = None  # the visitor was merged into this customer
+
+
+def _want(prefetch: dict[int, set[str]], ki: int, fields: Sequence[str]) -> None:
+    wanted = prefetch.get(ki)
+    if wanted is None:
+        wanted = prefetch[ki] = set()
+    wanted.update(fields)
 
 
 class _KeyTable:
@@ -123,7 +131,7 @@ class EventWriter:
         self._fixed = {
             name: method(_C)[len(tag):]
             for name, method in (
-                ("profile", keys.profile), ("cart", keys.cart), ("history", keys.history),
+                ("profile", keys.profile), ("cart", keys.cart),
                 ("purchased", keys.purchased), ("orders", keys.orders), ("contacts", keys.contacts),
                 ("shown", keys.shown), ("alias", keys.alias),
             )
@@ -198,16 +206,22 @@ class EventWriter:
                         body += ("T", pk, sk, counter, repr(op[4]))  # ts as text: see the script
                     elif cmd == "ITEM":
                         # ("ITEM", "history", session items logical key | None, entry, hmax, smax)
-                        hk = resolved.get("history") or key("history")
+                        pk = resolved.get("profile") or key("profile")
+                        _want(prefetch, pk, _HISTORY_RING_FIELDS)
                         si = 0 if op[2] is None else (resolved.get(op[2]) or key(op[2]))
-                        body += ("IT", hk, si, op[3], op[4], op[5])
+                        body += ("IT", pk, si, op[3], op[4], op[5])
+                    elif cmd == "LPUSHT":
+                        # ("LPUSHT", "history" | "session_items:<sid>", entry, max): into that ring
+                        if op[1] == "history":
+                            pk = resolved.get("profile") or key("profile")
+                            _want(prefetch, pk, _HISTORY_RING_FIELDS)
+                            body += ("RH", pk, op[2], op[3])
+                        else:
+                            body += ("RP", resolved.get(op[1]) or key(op[1]), op[2], op[3])
                     elif op[1] is None:
                         body += (opcodes[cmd][0], *op[2:])
                     else:
                         ki = resolved.get(op[1]) or key(op[1])
-                        if cmd == "LPUSHT" and op[1].startswith("session_items:"):
-                            body += ("RP", ki, op[2], op[3])  # the session's ring (merges)
-                            continue
                         code, fields = opcodes[cmd]
                         if fields:
                             wanted = prefetch.get(ki)

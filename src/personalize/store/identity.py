@@ -10,7 +10,7 @@ from redis.commands.core import AsyncScript
 from personalize.domain.merge import VisitorSnapshot
 from personalize.store.keys import Keys
 from personalize.store.scripts import lua_source
-from personalize.store.sessions import live_session
+from personalize.store.sessions import live_session, split_profile
 
 
 def _s(x: bytes | str) -> str:
@@ -41,7 +41,7 @@ class IdentityStore:
             await self._script(
                 keys=[
                     k.alias(visitor), k.profile(visitor), k.session(visitor, sid),
-                    k.cart(visitor), k.history(visitor), k.purchased(visitor),
+                    k.cart(visitor), k.purchased(visitor),
                 ],
                 args=[user],
                 client=pipe,
@@ -53,15 +53,16 @@ class IdentityStore:
                 out.append(None)
                 continue
             session, items, _ = live_session(_pairs(reply[2]), now, self._session_ttl_s)
+            profile, history = split_profile(_pairs(reply[1]))
             out.append(
                 VisitorSnapshot(
                     anonymous_customer=visitor,
-                    profile=_pairs(reply[1]),
+                    profile=profile,
                     session=session,
                     session_items=items,
                     cart=_pairs(reply[3]),
-                    history=[_s(x) for x in reply[4]],
-                    purchased=[_s(x) for x in reply[5]],
+                    history=history,
+                    purchased=[_s(x) for x in reply[4]],
                 )
             )
         return out

@@ -28,7 +28,8 @@ class Keys:
         return f"{self.prefix}:{{c:{cid}}}"
 
     def profile(self, cid: str) -> str:
-        """Hash: the long-lived customer profile (counters, consent, traits)."""
+        """Hash: the long-lived customer profile (counters, consent, traits) and the customer's
+        item history, a ring of fields (store/sessions.split_profile)."""
         return f"{self.tag(cid)}:p"
 
     def session(self, cid: str, session_id: str) -> str:
@@ -43,10 +44,6 @@ class Keys:
     def cart(self, cid: str) -> str:
         """Hash: open cart lines (q:<item> quantity, p:<item> unit price)."""
         return f"{self.tag(cid)}:cart"
-
-    def history(self, cid: str) -> str:
-        """List: the customer's recent interactions across sessions, newest first."""
-        return f"{self.tag(cid)}:h"
 
     def purchased(self, cid: str) -> str:
         """Set: items the customer bought (excluded from recommendations)."""

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 import redis.asyncio as aioredis
 
 from personalize.store.keys import Keys
-from personalize.store.sessions import live_session
+from personalize.store.sessions import live_session, split_profile
 
 
 def decode_hash(raw: Mapping[bytes, bytes]) -> dict[str, str]:
@@ -45,7 +45,7 @@ class ProfileStore:
         pipe.get(k.alias(cid))
         profile, cart, scores, alias = await pipe.execute()
         return CustomerState(
-            profile=decode_hash(profile),
+            profile=split_profile(decode_hash(profile))[0],  # the item history is not part of the view
             cart=decode_hash(cart),
             scores=decode_hash(scores),
             alias=alias.decode() if alias else None,

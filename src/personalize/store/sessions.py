@@ -47,21 +47,33 @@ def live_session(
     return counters, items, left
 
 
-def _is_ring_field(name: str) -> bool:
-    return name in ("ic", "icap") or (name[:1] == "i" and name[1:].isdigit())
+def _split_ring(
+    fields: Mapping[str, str], prefix: str, limit: int | None
+) -> tuple[dict[str, str], list[str]]:
+    """A hash's own fields and the entries of the ring kept in it, newest first.
+
+    The ring (written by the ingest script): "<prefix>c" counts the entries pushed,
+    "<prefix>cap" is the ring's size, entry k is in field "<prefix><k % cap>".
+    """
+    count, size = prefix + "c", prefix + "cap"
+    own = {
+        name: value for name, value in fields.items()
+        if not (name == count or name == size or (name[:1] == prefix and name[1:].isdigit()))
+    }
+    pushed = int(fields.get(count, 0) or 0)
+    if not pushed:
+        return own, []
+    cap = int(fields.get(size, 0) or 0) or pushed
+    n = min(pushed, cap if limit is None else min(cap, limit))
+    entries = [fields.get(f"{prefix}{k % cap}") for k in range(pushed - 1, pushed - 1 - n, -1)]
+    return own, [e for e in entries if e is not None]
 
 
 def split_session(fields: Mapping[str, str], limit: int | None = None) -> tuple[dict[str, str], list[str]]:
-    """A session hash's counters and its recent item entries, newest first.
+    """A session hash's counters and its recent item entries (ring "i"), newest first."""
+    return _split_ring(fields, "i", limit)
 
-    The items are a ring in the hash (written by the ingest script): ``ic`` counts the
-    items pushed, ``icap`` is the ring's size, item k is in field "i<k % icap>".
-    """
-    counters = {name: value for name, value in fields.items() if not _is_ring_field(name)}
-    pushed = int(fields.get("ic", 0) or 0)
-    if not pushed:
-        return counters, []
-    cap = int(fields.get("icap", 0) or 0) or pushed
-    n = min(pushed, cap if limit is None else min(cap, limit))
-    entries = [fields.get(f"i{k % cap}") for k in range(pushed - 1, pushed - 1 - n, -1)]
-    return counters, [e for e in entries if e is not None]
+
+def split_profile(fields: Mapping[str, str], limit: int | None = None) -> tuple[dict[str, str], list[str]]:
+    """A profile hash's fields and the customer's item history (ring "h"), newest first."""
+    return _split_ring(fields, "h", limit)

@@ -2,10 +2,10 @@
 -- so the caller can merge it into the user's profile (the merge itself is guarded on the
 -- user's side so that it happens once).
 --
--- KEYS[1] alias key of the visitor, KEYS[2] profile, KEYS[3] session hash (with its items),
--- KEYS[4] cart, KEYS[5] history, KEYS[6] purchased set
+-- KEYS[1] alias key of the visitor, KEYS[2] profile (with the item history), KEYS[3] session
+-- hash (with its items), KEYS[4] cart, KEYS[5] purchased set
 -- ARGV[1] the user's customer id
--- Returns {status, profile, session, cart, history, purchased}
+-- Returns {status, profile, session, cart, purchased}
 --   status 1: linked now, 2: already linked to this user, 0: linked to another user
 local current = redis.call('GET', KEYS[1])
 local status = 1
@@ -19,6 +19,5 @@ return {
   redis.call('HGETALL', KEYS[2]),
   redis.call('HGETALL', KEYS[3]),
   redis.call('HGETALL', KEYS[4]),
-  redis.call('LRANGE', KEYS[5], 0, -1),
-  redis.call('SMEMBERS', KEYS[6]),
+  redis.call('SMEMBERS', KEYS[5]),
 }
