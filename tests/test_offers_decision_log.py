@@ -1,5 +1,6 @@
 """The decision records written for an offer decision: the same JSON bytes as splitting the full
-candidate list (no-offer and eligible first, then blocked, 50 of each, in catalog order) and
+candidate list (no-offer and eligible first, 50 of them, then 10 blocked, in catalog order, with the
+count of blocked offers) and
 encoding each record on its own. Attribution and off-policy evaluation read these bytes."""
 
 from __future__ import annotations
@@ -32,9 +33,10 @@ def expected_records(record: DecisionRecord, decision: OfferDecision) -> tuple[b
     for c in decision.candidates:
         (logged if c.eligible or c.offer_id is None else blocked).append(c)
     common: dict[str, Any] = {
-        "candidates": logged[:50] + blocked[:50],
+        "candidates": logged[:50] + blocked[:10],
         "policy_version": decision.policy_version,
         "holdout": decision.holdout,
+        "blocked_offers": len(blocked),
     }
     no_offer_p = next(c.probability for c in decision.candidates if c.offer_id is None)
     without = msgspec.structs.replace(

@@ -53,6 +53,7 @@ class DecisionRecord(msgspec.Struct, kw_only=True, omit_defaults=True):
     probability: float = 1.0  # probability of the chosen offer (or of no offer) under the policy
     explored: bool = False
     candidates: list[OfferCandidate] = []
+    blocked_offers: int = 0  # ineligible offers in all; the first few are in candidates, with why
     policy_version: str | None = None
     propensity_version: str | None = None
     experiment_id: str | None = None

@@ -70,6 +70,7 @@ DECISION_SCHEMA = pa.schema(
         ("item_ids", pa.list_(pa.string())),
         ("slots", pa.list_(pa.string())),
         ("n_candidates", pa.int64()),
+        ("blocked_offers", pa.int64()),
         ("record_json", pa.string()),
     ]
 )
@@ -152,6 +153,7 @@ def decision_row(d: DecisionRecord) -> dict[str, Any]:
         "item_ids": [i.item_id for i in d.items],
         "slots": [i.slot for i in d.items],
         "n_candidates": len(d.candidates),
+        "blocked_offers": d.blocked_offers,
         "record_json": msgspec.json.encode(d).decode(),
     }
 
