@@ -34,6 +34,7 @@ from benchmarks.common import (
     hello_server,
     machine_line,
     redis_cpu_s,
+    redis_forks,
     redis_memory_mb,
     redis_round_trip,
     tree_cpu_s,
@@ -118,8 +119,11 @@ def main() -> None:
                 n = len(closed.latencies_s)
                 cpu = ((redis_cpu_s(redis_server.url) - r0) / n * 1e6, (tree_cpu_s(SERVER_PIDS["api"]) - a0) / n * 1e6)
                 rows.append((f"decide {label} (closed, 32 conns)", closed))
+                forks = redis_forks(redis_server.url)
                 rows.append((f"decide {label} (open, {args.rate:.0f}/s)", loadgen.run("open", port, reqs, args.seconds, rate=args.rate, connections=64)))
-                print(f"cpu per decision ({label}): Redis {cpu[0]:.0f} us, API workers {cpu[1]:.0f} us")
+                forks = redis_forks(redis_server.url) - forks
+                print(f"cpu per decision ({label}): Redis {cpu[0]:.0f} us, API workers {cpu[1]:.0f} us; "
+                      f"AOF rewrites during its open-loop run: {forks}")
             rss = tree_rss_mb(SERVER_PIDS["api"])
         mem = redis_memory_mb(redis_server.url)
     print(f"{'what':42} {'req/s':>9} {'p50 ms':>8} {'p99 ms':>8} {'errors':>6}")
