@@ -27,6 +27,7 @@ from benchmarks.common import (
     hello_server,
     machine_line,
     redis_cpu_s,
+    redis_forks,
     redis_memory_mb,
     redis_round_trip,
     tree_cpu_s,
@@ -112,21 +113,24 @@ def main() -> None:
                     pool = grouped_by_visitor(pool)
                 reqs = requests_for(pool, batch, "/v1/events")
                 redis_cpu0, api_cpu0 = redis_cpu_s(redis_server.url), tree_cpu_s(SERVER_PIDS["api"])
+                forks0 = redis_forks(redis_server.url)
                 res = loadgen.run("closed", port, reqs, args.seconds, connections=conns, processes=1, wrap=False)
                 if res.exhausted:
                     print(f"note: batch {batch}{label}: all {len(reqs):,} requests sent in {res.elapsed_s:.1f} s; "
                           "figures are over that time")
                 events = len(res.latencies_s) * batch
                 cpu_rows.append((label, batch, (redis_cpu_s(redis_server.url) - redis_cpu0) / events * 1e6,
-                                 (tree_cpu_s(SERVER_PIDS["api"]) - api_cpu0) / events * 1e6))
+                                 (tree_cpu_s(SERVER_PIDS["api"]) - api_cpu0) / events * 1e6,
+                                 redis_forks(redis_server.url) - forks0))
                 rows.append((f"personalize POST /v1/events{label}", batch, res))
             rss = tree_rss_mb(SERVER_PIDS["api"])
         mem = redis_memory_mb(redis_server.url)
     print(f"{'what':40} {'batch':>5} {'req/s':>9} {'events/s':>10} {'p50 ms':>8} {'p99 ms':>8} {'errors':>6}")
     for name, batch, res in rows:
         print(f"{name:40} {batch:>5} {res.rps:>9,.0f} {res.rps * batch:>10,.0f} {res.pct(50):>8.2f} {res.pct(99):>8.2f} {res.errors:>6}")
-    for label, batch, redis_us, api_us in cpu_rows:
-        print(f"cpu per event, batch {batch:>3}{label:12}: Redis {redis_us:6.1f} us, API workers {api_us:6.1f} us")
+    for label, batch, redis_us, api_us, forks in cpu_rows:
+        print(f"cpu per event, batch {batch:>3}{label:12}: Redis {redis_us:6.1f} us, API workers {api_us:6.1f} us; "
+              f"AOF rewrites during the run: {forks}")
     best100 = next(res.rps * 100 for name, b, res in rows if b == 100 and name == "personalize POST /v1/events")
     print(f"memory: server (main + 2 workers) RSS {rss:,.0f} MB; Redis used_memory {mem:,.0f} MB after the run")
     print(f"goal: >= {GOAL_EVENTS_PER_S:,} events/s in batches of 100 -> {'MET' if best100 >= GOAL_EVENTS_PER_S else 'NOT MET'} ({best100:,.0f})")
