@@ -1,6 +1,6 @@
-"""Decayed item popularity, aggregated in each worker and flushed to Redis every second.
+"""Decayed item popularity, aggregated in each worker and flushed to Redis every few seconds.
 
-Popularity is a ranking signal, not a record: summing a second of increments in memory
+Popularity is a ranking signal, not a record: summing a few seconds of increments in memory
 turns thousands of ZINCRBYs per second into one per distinct item and category, and one
 script call applies them all (with long-tail catalogs that is still ~0.9 ZINCRBY per
 event, so a pipeline of single commands cost more worker CPU than the ingest packer). A crashed worker loses at
