@@ -307,3 +307,18 @@ async def test_items_upsert_and_validation(redis_url: str, redis_sync: redis.Red
         r = await api.put("/v1/items", json={"items": [{"id": f"x{n}"} for n in range(1001)]})
         assert r.status_code == 400 and "items" in r.json()["field"]
         assert store_fingerprint(redis_sync) == before
+
+
+async def test_ingest_and_identify_survive_a_script_flush(redis_url: str, redis_sync: redis.Redis) -> None:
+    """Redis lost its scripts (restart, SCRIPT FLUSH): the next batch sends their source once
+    and is applied, identity merge included."""
+    async with api_client(redis_url) as api:
+        first = [event("product_view", anonymous_id="v-flush", session_id="s", item_id="a")]
+        assert (await api.post("/v1/events", json={"events": first})).json()["accepted"] == 1
+        redis_sync.script_flush()
+        later = [event("product_view", anonymous_id="v-flush", session_id="s", item_id="b"),
+                 event("identify", user_id="flo", anonymous_id="v-flush", session_id="s")]
+        r = await api.post("/v1/events", json={"events": later})
+        assert r.status_code == 202 and r.json()["accepted"] == 2, r.text
+        p = (await api.get("/v1/profiles/flo")).json()
+        assert p["product_views"] == 2 and p["merged_visitors"] == 1

@@ -66,7 +66,7 @@ from personalize.store.client import StoreUnavailable, with_deadline
 from personalize.store.contact_policy import reserve_args
 from personalize.store.decision_io import DecisionInputs, DecisionStore, WriteScript
 from personalize.store.keys import Keys, customer_id
-from personalize.store.resp import MultiplexedConnection
+from personalize.store.resp import MultiplexedConnection, Script
 from personalize.store.scripts import lua_source
 
 log = logging.getLogger("personalize.decide")
@@ -417,7 +417,7 @@ class DecideService:
             assert decision is not None and decision.offer is not None and with_offer is not None
             script_keys, argv = reserve_args(self._keys, cid, decision.offer.id, decision.offer.policy, now)
             script = WriteScript(
-                _decision_write_source(),
+                _decision_write_script(),
                 [*script_keys, self._keys.decision_stream],
                 [*argv, self._stream_maxlen, _json.encode(with_offer), _json.encode(without_offer)],
             )
@@ -499,8 +499,8 @@ def _decision_records(record: DecisionRecord, decision: OfferDecision | None) ->
 
 
 @lru_cache(maxsize=1)
-def _decision_write_source() -> str:
-    return lua_source("decision_write").replace("%RESERVE%", lua_source("contact_policy"))
+def _decision_write_script() -> Script:
+    return Script(lua_source("decision_write").replace("%RESERVE%", lua_source("contact_policy")))
 
 
 def _weighted(entries: Sequence[str]) -> list[tuple[str, float]]:

@@ -49,8 +49,9 @@ class Runtime:
         client = make_async_client(settings.redis_url, settings.redis_timeout_ms)
         keys = Keys(settings.key_prefix)
         stall_s = max(settings.redis_timeout_ms * 4 / 1000, 2.0)  # as redis-py's socket timeout
+        ingest_conn = MultiplexedConnection(settings.redis_url, stall_s=stall_s)
         writer = EventWriter(
-            MultiplexedConnection(settings.redis_url, stall_s=stall_s), keys, settings.session_ttl_s,
+            ingest_conn, keys, settings.session_ttl_s,
             settings.cart_ttl_s, settings.dedup_ttl_s, settings.event_stream_maxlen,
         )
         catalog = CatalogStore(client, keys)
@@ -75,7 +76,7 @@ class Runtime:
             clock=clock,
             client=client,
             keys=keys,
-            ingest=IngestService(writer, IdentityStore(client, keys, settings.session_ttl_s), settings, clock, popularity),
+            ingest=IngestService(writer, IdentityStore(ingest_conn, keys, settings.session_ttl_s), settings, clock, popularity),
             profiles=ProfileStore(client, keys, settings.session_ttl_s),
             catalog=catalog,
             catalog_cache=catalog_cache,

@@ -7,16 +7,14 @@ Write: the decision record (stream), shown-counters, the customer's latest decis
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Sequence
 from dataclasses import dataclass
-from functools import lru_cache
 from typing import Any
 
 from redis.exceptions import ResponseError
 
 from personalize.store.keys import Keys
-from personalize.store.resp import Command, MultiplexedConnection, pack
+from personalize.store.resp import Arg, Command, MultiplexedConnection, Script, is_noscript, pack
 from personalize.store.sessions import live_session, split_profile
 
 
@@ -45,18 +43,9 @@ class DecisionInputs:
 class WriteScript:
     """A Lua script run by SHA in the write round trip (its source resent if Redis lost it)."""
 
-    source: str
+    script: Script
     keys: Sequence[str]
-    args: Sequence[str | bytes | int | float]
-
-    @property
-    def sha(self) -> str:
-        return _sha1(self.source)
-
-
-@lru_cache(maxsize=8)
-def _sha1(source: str) -> str:
-    return hashlib.sha1(source.encode()).hexdigest()
+    args: Sequence[Arg]
 
 
 def _raise_errors(replies: list[Any]) -> None:
@@ -148,12 +137,11 @@ class DecisionStore:
             cmds.append(("EXPIRE", shown_key, shown_ttl_s))
         cmds.append(("HSET", k.last_decision(cid), "id", decision_id, "ts", repr(now)))
         if script is not None:
-            cmds.append(("EVALSHA", script.sha, len(script.keys), *script.keys, *script.args))
+            cmds.append(script.script.evalsha(script.keys, script.args))
         # Not retried after it left the process: counters and the log must not apply twice.
         replies = await self._conn.execute(pack(cmds), len(cmds), retry=False)
-        if script is not None and isinstance(replies[-1], ResponseError) and str(replies[-1]).startswith("NOSCRIPT"):
+        if script is not None and is_noscript(replies[-1]):
             # Redis restarted or flushed its scripts: EVAL sends the source (and caches it).
-            evaluated = ("EVAL", script.source, len(script.keys), *script.keys, *script.args)
-            replies[-1:] = await self._conn.execute(pack([evaluated]), 1, retry=False)
+            replies[-1:] = await self._conn.execute(pack([script.script.eval(script.keys, script.args)]), 1, retry=False)
         _raise_errors(replies)
         return replies

@@ -8,7 +8,6 @@ the applied events as one stream entry (store/event_log.py).
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -19,7 +18,7 @@ from redis.exceptions import ResponseError
 from personalize.domain.state_ops import Op
 from personalize.store.event_log import entry_piece
 from personalize.store.keys import Keys
-from personalize.store.resp import MultiplexedConnection, pack
+from personalize.store.resp import MultiplexedConnection, Script
 from personalize.store.scripts import lua_source
 from personalize.store.sessions import session_slack_s
 
@@ -140,8 +139,7 @@ class EventWriter:
             name: _split(method(_C, arg)[len(tag):], arg)
             for name, method in (("session", keys.session), ("merged", keys.merged))
         }
-        self._source = lua_source("apply_events")
-        self._sha = hashlib.sha1(self._source.encode()).hexdigest()
+        self._script = Script(lua_source("apply_events"))
         # Its own pipelined connection (store/resp.py): redis-py's client cost ~10 us of worker
         # CPU per event for this call (argument handling, pool, reply parsing), and a
         # connection of its own keeps big ingest calls from queueing in front of decisions.
@@ -266,10 +264,7 @@ class EventWriter:
         key_list, payload, entry = self._pack(batches, now)
         # Retried after a connection error: events applied by a lost first attempt come back
         # "duplicate" (the dedup window), never twice.
-        (reply,) = await self._conn.execute(pack([("EVALSHA", self._sha, len(key_list), *key_list, payload, entry)]), 1)
-        if isinstance(reply, ResponseError) and str(reply).startswith("NOSCRIPT"):
-            # Redis restarted or flushed its scripts: EVAL sends the source (and caches it).
-            (reply,) = await self._conn.execute(pack([("EVAL", self._source, len(key_list), *key_list, payload, entry)]), 1)
+        (reply,) = await self._script.run(self._conn, [(key_list, (payload, entry))])
         if isinstance(reply, ResponseError):
             raise reply
         outcomes = []

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-import redis.asyncio as aioredis
-from redis.commands.core import AsyncScript
+from redis.exceptions import ResponseError
 
 from personalize.domain.merge import VisitorSnapshot
 from personalize.store.keys import Keys
+from personalize.store.resp import MultiplexedConnection, Script
 from personalize.store.scripts import lua_source
 from personalize.store.sessions import live_session, split_profile
 
@@ -22,11 +22,13 @@ def _pairs(flat: list[bytes]) -> dict[str, str]:
 
 
 class IdentityStore:
-    def __init__(self, client: aioredis.Redis, keys: Keys, session_ttl_s: int = 1800) -> None:
-        self._client = client
+    def __init__(self, conn: MultiplexedConnection, keys: Keys, session_ttl_s: int = 1800) -> None:
+        # The ingest script's connection: a link is one pipelined round trip (redis-py's
+        # pipeline asked SCRIPT EXISTS first, a second round trip per batch with logins).
+        self._conn = conn
         self._keys = keys
         self._session_ttl_s = session_ttl_s
-        self._script: AsyncScript = client.register_script(lua_source("link_alias"))
+        self._script = Script(lua_source("link_alias"))
 
     async def link_many(self, links: Sequence[tuple[str, str, str | None]], now: float) -> list[VisitorSnapshot | None]:
         """For each (visitor, user, session_id): set the alias and return the visitor's state
@@ -35,18 +37,16 @@ class IdentityStore:
         None when the visitor was already linked to a different user (not merged again).
         """
         k = self._keys
-        pipe = self._client.pipeline(transaction=False)
-        for visitor, user, session_id in links:
-            sid = session_id or "-"
-            await self._script(
-                keys=[
-                    k.alias(visitor), k.profile(visitor), k.session(visitor, sid),
-                    k.cart(visitor), k.purchased(visitor),
-                ],
-                args=[user],
-                client=pipe,
-            )
-        replies = await pipe.execute()
+        calls = [
+            ([k.alias(visitor), k.profile(visitor), k.session(visitor, session_id or "-"), k.cart(visitor),
+              k.purchased(visitor)], [user])
+            for visitor, user, session_id in links
+        ]
+        # Safe to resend after a connection error: linking again answers "already linked".
+        replies = await self._script.run(self._conn, calls)
+        for reply in replies:
+            if isinstance(reply, ResponseError):
+                raise reply
         out: list[VisitorSnapshot | None] = []
         for (visitor, _user, _sid), reply in zip(links, replies, strict=True):
             if int(reply[0]) == 0:

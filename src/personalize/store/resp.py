@@ -16,6 +16,7 @@ retried only if they never left the process, so nothing is applied twice.
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import ssl
 import time
 from collections import deque
@@ -33,6 +34,46 @@ Command = Sequence[str | bytes | int | float]
 def pack(commands: Sequence[Command]) -> bytes:
     """RESP encoding of several commands, ready to be written in one go."""
     return b"".join([hiredis.pack_command(tuple(c)) for c in commands])  # type: ignore[arg-type]
+
+
+Arg = str | bytes | int | float
+
+
+def is_noscript(reply: Any) -> bool:
+    """Redis does not have the script (restart, SCRIPT FLUSH): send its source with EVAL."""
+    return isinstance(reply, ResponseError) and str(reply).startswith("NOSCRIPT")
+
+
+class Script:
+    """A Lua script called by SHA; its source goes over the wire only when Redis lacks it."""
+
+    __slots__ = ("sha", "source")
+
+    def __init__(self, source: str) -> None:
+        self.source = source
+        self.sha = hashlib.sha1(source.encode()).hexdigest()
+
+    def evalsha(self, keys: Sequence[str], args: Sequence[Arg]) -> Command:
+        return ("EVALSHA", self.sha, len(keys), *keys, *args)
+
+    def eval(self, keys: Sequence[str], args: Sequence[Arg]) -> Command:
+        return ("EVAL", self.source, len(keys), *keys, *args)
+
+    async def run(
+        self, conn: MultiplexedConnection, calls: Sequence[tuple[Sequence[str], Sequence[Arg]]], retry: bool = True
+    ) -> list[Any]:
+        """Run the script once per (keys, args), pipelined: one round trip, a second for the
+        calls Redis answered NOSCRIPT (EVAL also caches the script for the next time).
+        Replies in call order, errors as ResponseError instances (not raised)."""
+        if not calls:
+            return []
+        replies = await conn.execute(pack([self.evalsha(k, a) for k, a in calls]), len(calls), retry=retry)
+        missing = [i for i, reply in enumerate(replies) if is_noscript(reply)]
+        if missing:
+            again = await conn.execute(pack([self.eval(*calls[i]) for i in missing]), len(missing), retry=retry)
+            for i, reply in zip(missing, again, strict=True):
+                replies[i] = reply
+        return replies
 
 
 class _Call:
