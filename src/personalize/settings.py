@@ -140,7 +140,8 @@ SETTINGS_DOC: list[tuple[str, str, str]] = [
     ("PERSONALIZE_RECENT_ITEMS_PER_SESSION", "50", "Recent items kept per session."),
     ("PERSONALIZE_HISTORY_ITEMS_PER_CUSTOMER", "50", (
         "Recent items kept per customer (used to fold known customers in; the scorer reads the newest 50). "
-        "A ring inside the profile hash: past ~60 the hash outgrows Redis's compact encoding."
+        "A ring inside the profile hash, its size fixed when a customer's ring starts; "
+        "past ~60 the hash outgrows Redis's compact encoding."
     )),
     ("PERSONALIZE_POPULARITY_HALF_LIFE_H", "72", "Half-life of the decayed item popularity counters."),
     ("PERSONALIZE_POPULARITY_FLUSH_S", "5", (
