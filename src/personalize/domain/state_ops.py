@@ -39,7 +39,7 @@ def interaction_weight(event_type: str, dwell_ms: int | None = None) -> float:
 
 
 def item_entry(item_id: str, event_type: str, weight: float, ts: float) -> str:
-    """Encoding of one entry of the session-items and history lists."""
+    """Encoding of one entry of the session-items and history rings."""
     return f"{item_id}|{event_type}|{weight:.3f}|{ts:.3f}"
 
 
