@@ -385,7 +385,7 @@ class DecideService:
             session, raw_session = session_with_totals(inputs.session, profile.cart.value), False
             try:
                 scores["p_purchase"] = float(self.purchase_propensity.predict_from_session(session, inputs.profile))
-            except Exception:
+            except Exception:  # a broken score must not break the decision
                 log.exception("purchase propensity failed")
         item = None
         if req.page.item_id:

@@ -11,10 +11,16 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from redis.exceptions import ResponseError
-
 from personalize.store.keys import Keys
-from personalize.store.resp import Arg, Command, MultiplexedConnection, Script, is_noscript, pack
+from personalize.store.resp import (
+    Arg,
+    Command,
+    MultiplexedConnection,
+    Script,
+    is_noscript,
+    pack,
+    raise_errors,
+)
 from personalize.store.sessions import live_session, split_profile
 
 
@@ -46,12 +52,6 @@ class WriteScript:
     script: Script
     keys: Sequence[str]
     args: Sequence[Arg]
-
-
-def _raise_errors(replies: list[Any]) -> None:
-    for reply in replies:
-        if isinstance(reply, ResponseError):
-            raise reply
 
 
 class DecisionStore:
@@ -89,7 +89,7 @@ class DecisionStore:
             if category:
                 cmds.append(("ZREVRANGE", k.popularity_in(category), 0, popular_n - 1))
         replies = await self._conn.execute(pack(cmds), len(cmds))
-        _raise_errors(replies)
+        raise_errors(replies)
         if not session_id:
             replies[1:1] = [[]]
         profile, session, purchased, cart, shown, scores, contacts, alias = replies[:8]
@@ -137,11 +137,11 @@ class DecisionStore:
             cmds.append(("EXPIRE", shown_key, shown_ttl_s))
         cmds.append(("HSET", k.last_decision(cid), "id", decision_id, "ts", repr(now)))
         if script is not None:
-            cmds.append(script.script.evalsha(script.keys, script.args))
+            cmds.append(script.script.by_sha(script.keys, script.args))
         # Not retried after it left the process: counters and the log must not apply twice.
         replies = await self._conn.execute(pack(cmds), len(cmds), retry=False)
         if script is not None and is_noscript(replies[-1]):
             # Redis restarted or flushed its scripts: EVAL sends the source (and caches it).
-            replies[-1:] = await self._conn.execute(pack([script.script.eval(script.keys, script.args)]), 1, retry=False)
-        _raise_errors(replies)
+            replies[-1:] = await self._conn.execute(pack([script.script.with_source(script.keys, script.args)]), 1, retry=False)
+        raise_errors(replies)
         return replies

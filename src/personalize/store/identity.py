@@ -4,11 +4,9 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from redis.exceptions import ResponseError
-
 from personalize.domain.merge import VisitorSnapshot
 from personalize.store.keys import Keys
-from personalize.store.resp import MultiplexedConnection, Script
+from personalize.store.resp import MultiplexedConnection, Script, raise_errors
 from personalize.store.scripts import lua_source
 from personalize.store.sessions import live_session, split_profile
 
@@ -44,9 +42,7 @@ class IdentityStore:
         ]
         # Safe to resend after a connection error: linking again answers "already linked".
         replies = await self._script.run(self._conn, calls)
-        for reply in replies:
-            if isinstance(reply, ResponseError):
-                raise reply
+        raise_errors(replies)
         out: list[VisitorSnapshot | None] = []
         for (visitor, _user, _sid), reply in zip(links, replies, strict=True):
             if int(reply[0]) == 0:

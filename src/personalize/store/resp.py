@@ -39,6 +39,13 @@ def pack(commands: Sequence[Command]) -> bytes:
 Arg = str | bytes | int | float
 
 
+def raise_errors(replies: Sequence[Any]) -> None:
+    """Raise the first error reply (replies carry errors as ResponseError instances)."""
+    for reply in replies:
+        if isinstance(reply, ResponseError):
+            raise reply
+
+
 def is_noscript(reply: Any) -> bool:
     """Redis does not have the script (restart, SCRIPT FLUSH): send its source with EVAL."""
     return isinstance(reply, ResponseError) and str(reply).startswith("NOSCRIPT")
@@ -53,10 +60,12 @@ class Script:
         self.source = source
         self.sha = hashlib.sha1(source.encode()).hexdigest()
 
-    def evalsha(self, keys: Sequence[str], args: Sequence[Arg]) -> Command:
+    def by_sha(self, keys: Sequence[str], args: Sequence[Arg]) -> Command:
+        """The EVALSHA command: the usual call, the script's hash only."""
         return ("EVALSHA", self.sha, len(keys), *keys, *args)
 
-    def eval(self, keys: Sequence[str], args: Sequence[Arg]) -> Command:
+    def with_source(self, keys: Sequence[str], args: Sequence[Arg]) -> Command:
+        """The Redis EVAL command: the script's text, for a Redis that lacks it."""
         return ("EVAL", self.source, len(keys), *keys, *args)
 
     async def run(
@@ -67,10 +76,10 @@ class Script:
         Replies in call order, errors as ResponseError instances (not raised)."""
         if not calls:
             return []
-        replies = await conn.execute(pack([self.evalsha(k, a) for k, a in calls]), len(calls), retry=retry)
+        replies = await conn.execute(pack([self.by_sha(k, a) for k, a in calls]), len(calls), retry=retry)
         missing = [i for i, reply in enumerate(replies) if is_noscript(reply)]
         if missing:
-            again = await conn.execute(pack([self.eval(*calls[i]) for i in missing]), len(missing), retry=retry)
+            again = await conn.execute(pack([self.with_source(*calls[i]) for i in missing]), len(missing), retry=retry)
             for i, reply in zip(missing, again, strict=True):
                 replies[i] = reply
         return replies
