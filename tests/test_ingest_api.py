@@ -200,6 +200,7 @@ BAD_EVENTS = [
     ("missing both ids", {"anonymous_id": None}, "user_id"),
     ("negative price", {"price": -3.0}, "price"),
     ("far future", {"timestamp": NOW + 86_400}, "timestamp"),
+    ("milliseconds", {"timestamp": NOW * 1000}, "timestamp"),
     ("unknown field", {"colour": "red"}, "colour"),
     ("brace in id", {"anonymous_id": "a{b}"}, "anonymous_id"),
     ("long string", {"category": "x" * 300}, "category"),
@@ -217,6 +218,8 @@ async def test_bad_events_are_rejected_with_the_field_and_change_nothing(
         r = await api.post("/v1/events", json={"events": [bad]})
         assert r.status_code == 422, r.text
         result = r.json()["results"][0]
+        if name == "milliseconds":  # the reason names the likely mistake
+            assert "looks like milliseconds" in result["reason"], result
         assert result["status"] == "rejected" and result["field"] == field, result
         assert result["reason"]
         assert store_fingerprint(redis_sync) == before

@@ -77,8 +77,21 @@ def test_bad_input_is_reported(tmp_path: Path) -> None:
     bad = tmp_path / "bad.csv"
     bad.write_text("timestamp,item_id\n1,2\n")
     result = runner.invoke(app, ["train", str(bad), "--out", str(tmp_path / "m")])
-    assert result.exit_code != 0
-    assert "missing column(s) session_id, user_id, event_type" in str(result.exception)
+    assert result.exit_code == 2
+    assert "missing column(s) session_id, user_id, event_type" in result.output
+    assert "Traceback" not in result.output
+
+
+def test_event_types_training_cannot_weigh_are_listed_with_the_fix(tmp_path: Path) -> None:
+    events = tmp_path / "wishlists.csv"
+    lines = [f"{t},s{t // 3},,i{t % 7},{'fav' if t % 2 else 'share'}" for t in range(60)]
+    events.write_text("timestamp,session_id,user_id,item_id,event_type\n" + "\n".join(lines) + "\n")
+    result = runner.invoke(app, ["train", str(events), "--out", str(tmp_path / "m"), "--no-tune"])
+    assert result.exit_code == 2
+    assert "event types with an item are fav (30), share (30)" in result.output
+    assert "--weights" in result.output and "Traceback" not in result.output
+    _invoke("train", str(events), "--out", str(tmp_path / "m"), "--no-tune", "--weights", "fav=2,share=1",
+            "--algorithms", "als,itemknn")
 
 
 def test_warm_up_compiles_the_scorer_kernels() -> None:

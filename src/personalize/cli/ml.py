@@ -14,6 +14,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 console = Console()
+errors = Console(stderr=True)
 
 
 @contextmanager
@@ -24,6 +25,19 @@ def _progress(enabled: bool = True) -> Iterator[Callable[[str, int], Callable[[i
             task = bar.add_task(name, total=total)
             return lambda steps: bar.advance(task, steps)
         yield stage
+
+
+@contextmanager
+def _data_errors_reported() -> Iterator[None]:
+    """A file that cannot be read or trained on ends the command with its reason (exit 2),
+    not a traceback: the reason names the row, column or event types to fix."""
+    from personalize.ml.events import EventFileError
+
+    try:
+        yield
+    except (EventFileError, ValueError) as exc:
+        errors.print(f"[red]error:[/] {exc}", markup=True, highlight=False, soft_wrap=True)
+        raise typer.Exit(2) from exc
 
 
 def convert(
@@ -54,13 +68,11 @@ def split(
     """Time-based train/test split by whole sessions, as session-rec splits (for `evaluate`)."""
     from datetime import UTC, datetime
 
-    from personalize.ml.events import EventFileError, read_events, write_events
+    from personalize.ml.events import read_events, write_events
     from personalize.ml.split import time_split
 
-    try:
+    with _data_errors_reported():
         parts = time_split(read_events(events), test_days=test_days, test_fraction=test_fraction)
-    except (EventFileError, ValueError) as exc:
-        raise typer.BadParameter(str(exc)) from exc
     write_events(parts.train, train_out)
     write_events(parts.test, test_out)
     cutoff = datetime.fromtimestamp(parts.cutoff, UTC).isoformat(timespec="seconds")
@@ -102,11 +114,12 @@ def train(
         )
     except ValueError as exc:
         raise typer.BadParameter(str(exc)) from exc
-    log = read_events(events)
-    with _progress() as stage:
-        result = run_train(log, out, config, version, progress=stage, source=str(events))
-    if test is not None:
-        _add_test_metrics(result.path, log, test, k)
+    with _data_errors_reported():
+        log = read_events(events)
+        with _progress() as stage:
+            result = run_train(log, out, config, version, progress=stage, source=str(events))
+        if test is not None:
+            _add_test_metrics(result.path, log, test, k)
     table = Table(title=f"trained {result.version}")
     table.add_column("what")
     table.add_column("value", justify="right")
@@ -168,8 +181,9 @@ def evaluate(
 
     if (test_file is None) == (tmall is None):
         raise typer.BadParameter("give exactly one of --test or --tmall")
-    train_log = read_events(train_file)
-    cases = ev.tmall_cases(tmall) if tmall is not None else ev.session_cases(read_events(test_file))  # type: ignore[arg-type]
+    with _data_errors_reported():
+        train_log = read_events(train_file)
+        cases = ev.tmall_cases(tmall) if tmall is not None else ev.session_cases(read_events(test_file))  # type: ignore[arg-type]
     if limit:
         cases = cases[:limit]
     with tempfile.TemporaryDirectory(prefix="pz-eval-") as tmp:

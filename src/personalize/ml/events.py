@@ -7,13 +7,19 @@ storefront event:
 column         required  meaning
 =============  ========  ===================================================================
 timestamp      yes       unix seconds (float) or ISO-8601 (``2019-10-01T00:00:00Z``,
-                         ``2019-10-01 00:00:00 UTC``; a time without zone is read as UTC)
-session_id     yes       visit identifier; events of one visit share it
+                         ``2019-10-01 00:00:00 UTC``; a time without zone is read as UTC).
+                         Epoch milliseconds, microseconds or nanoseconds are recognised by
+                         their size (the column's median) and converted to seconds
+session_id     yes       visit identifier; events of one visit share it. Where it is empty,
+                         the user's events are cut into visits at 30 minutes of inactivity
 user_id        yes       known customer id, may be empty for anonymous visitors
 item_id        yes       product id (read as text, ``00123`` stays ``00123``)
 event_type     yes       product_view, image_zoom, video_play, add_to_cart, purchase, ...
-                         (see ``personalize.domain.events.EVENT_TYPES``); rows without an
-                         item or with a type that has no training weight are ignored by training
+                         (see ``personalize.domain.events.EVENT_TYPES``); other tools' names
+                         for the same events are mapped (``EVENT_TYPE_ALIASES``: view, pv,
+                         addtocart, cart, transaction, buy, "Product Viewed", ...); rows
+                         without an item or with a type that has no training weight are
+                         ignored by training
 price          no        unit price
 quantity       no        units (cart adds, purchase lines)
 dwell_ms       no        time on the product page in milliseconds (dwell-weights views)
@@ -45,6 +51,22 @@ _TEXT_COLUMNS = ("session_id", "user_id", "item_id", "event_type", "category")
 
 StrArray = npt.NDArray[np.object_]
 FloatArray = npt.NDArray[np.float64]
+
+# Other vocabularies for the same events (RetailRocket, REES46, Taobao, GA4, Segment, ...),
+# matched after lower-casing and turning spaces and hyphens into underscores.
+EVENT_TYPE_ALIASES: dict[str, str] = {
+    **dict.fromkeys(("view", "views", "pv", "click", "clicks", "detail", "detail_view", "item_view",
+                     "view_item", "product_detail", "product_viewed", "viewed"), "product_view"),
+    **dict.fromkeys(("addtocart", "add_cart", "cart", "cart_add", "added_to_cart", "add_to_basket",
+                     "product_added"), "add_to_cart"),
+    **dict.fromkeys(("removefromcart", "remove_cart", "cart_remove", "product_removed"), "remove_from_cart"),
+    **dict.fromkeys(("transaction", "buy", "order", "order_completed", "purchased", "sale", "checkout_completed"),
+                    "purchase"),
+}
+SESSION_GAP_S = 1800.0  # inactivity that ends a visit, for rows without a session_id
+# Seconds since 1970 stay below 1e11 until the year 5138; milliseconds pass it in 1973.
+_EPOCH_UNITS = ((1e17, 1e9, "nanoseconds"), (1e14, 1e6, "microseconds"), (1e11, 1e3, "milliseconds"))
+_LAST_SECOND = 253_402_300_799.0  # 9999-12-31T23:59:59Z
 
 
 class EventFileError(ValueError):
@@ -87,20 +109,86 @@ def _timestamps(column: pa.ChunkedArray) -> FloatArray:
         seconds = pc.divide(pc.cast(pc.cast(column, pa.timestamp("us")), pa.int64()), 1_000_000.0)
         return np.asarray(seconds.to_numpy(zero_copy_only=False), dtype=np.float64)
     if pa.types.is_integer(column.type) or pa.types.is_floating(column.type):
-        return np.asarray(pc.cast(column, pa.float64()).to_numpy(zero_copy_only=False), dtype=np.float64)
+        if column.null_count:
+            raise EventFileError(f"row {_first_null(column) + 1}: empty timestamp")
+        values = np.asarray(pc.cast(column, pa.float64()).to_numpy(zero_copy_only=False), dtype=np.float64)
+        return _epoch_seconds(values, np.ones(values.shape[0], dtype=bool))
     texts = column.to_pylist()
     out = np.empty(len(texts), dtype=np.float64)
+    numeric = np.zeros(len(texts), dtype=bool)
     for row, text in enumerate(texts):
         if text is None or text == "":
             raise EventFileError(f"row {row + 1}: empty timestamp")
         try:
             out[row] = float(text)
+            numeric[row] = True
         except ValueError:
             try:
                 out[row] = _parse_iso(str(text))
-            except ValueError as exc:
+            except (ValueError, OverflowError) as exc:
                 raise EventFileError(f"row {row + 1}: unreadable timestamp {text!r}") from exc
-    return out
+    return _epoch_seconds(out, numeric)
+
+
+def _first_null(column: pa.ChunkedArray) -> int:
+    return int(np.flatnonzero(np.asarray(pc.is_null(column).to_numpy(zero_copy_only=False)))[0])
+
+
+def _epoch_seconds(values: FloatArray, numeric: npt.NDArray[np.bool_]) -> FloatArray:
+    """Numeric epoch times in seconds: a column in milliseconds (or finer) is recognised by
+    its median and scaled as a whole; then every time must be a real date."""
+    if numeric.any():
+        median = float(np.median(np.abs(values[numeric])))
+        for above, per_second, _ in _EPOCH_UNITS:
+            if median >= above:
+                values = values.copy()
+                values[numeric] /= per_second
+                break
+    bad = np.flatnonzero(~np.isfinite(values) | (np.abs(values) > _LAST_SECOND))
+    if bad.size:
+        raise EventFileError(
+            f"row {int(bad[0]) + 1}: timestamp {values[bad[0]]!r} is not a date (expected unix seconds, "
+            "milliseconds or ISO-8601)"
+        )
+    return values
+
+
+def canonical_event_type(name: str) -> str:
+    """A canonical event type for another tool's name of it; other names are normalised the
+    same way (lower case, underscores), so ``--weights`` can name them as listed."""
+    key = name.strip().lower().replace(" ", "_").replace("-", "_")
+    return EVENT_TYPE_ALIASES.get(key, key)
+
+
+def _event_types(table: pa.Table) -> StrArray:
+    raw = _text(table, "event_type")
+    names, inverse = np.unique(raw.astype(str), return_inverse=True)
+    mapped = np.asarray([canonical_event_type(n) for n in names.tolist()], dtype=object)
+    return np.asarray(mapped[inverse], dtype=object)
+
+
+def _sessionize(log: EventLog) -> EventLog:
+    """Rows without a session_id get one: the user's events split at SESSION_GAP_S of
+    inactivity (``<user_id>#<n>``). A row with neither id cannot be placed: an error."""
+    empty = np.flatnonzero(log.session_id == "")
+    if empty.size == 0:
+        return log
+    users = log.user_id[empty]
+    orphan = np.flatnonzero(users == "")
+    if orphan.size:
+        raise EventFileError(
+            f"{orphan.size:,} row(s) have neither session_id nor user_id (e.g. an event at "
+            f"timestamp {log.timestamp[empty[orphan[0]]]!r}): give one of them"
+        )
+    order = np.lexsort((log.timestamp[empty], users.astype(str)))
+    rows, sorted_users = empty[order], users[order]
+    times = log.timestamp[rows]
+    starts = np.ones(rows.size, dtype=bool)
+    starts[1:] = (sorted_users[1:] != sorted_users[:-1]) | (np.diff(times) > SESSION_GAP_S)
+    number = np.cumsum(starts)
+    session_id = log.session_id.copy()
+    session_id[rows] = [f"{u}#{n}" for u, n in zip(sorted_users.tolist(), number.tolist(), strict=True)]
+    return EventLog(log.timestamp, session_id, *(getattr(log, name) for name in CANONICAL_COLUMNS[2:]))
 
 
 def _text(table: pa.Table, name: str) -> StrArray:
@@ -146,12 +234,13 @@ def events_from_table(table: pa.Table, source: str = "events") -> EventLog:
         session_id=_text(table, "session_id"),
         user_id=_text(table, "user_id"),
         item_id=_text(table, "item_id"),
-        event_type=_text(table, "event_type"),
+        event_type=_event_types(table),
         price=_number(table, "price", float("nan")),
         quantity=_number(table, "quantity", 1.0),
         dwell_ms=_number(table, "dwell_ms", float("nan")),
         category=_text(table, "category"),
     )
+    log = _sessionize(log)
     # Stable sort keeps file order for equal timestamps (Tmall has positions, not times).
     order = np.lexsort((log.timestamp, log.session_id.astype(str)))
     return log.take(order)

@@ -10,7 +10,7 @@ import numpy.typing as npt
 import scipy.sparse as sp
 
 from personalize.domain.events import ITEM_EVENT_WEIGHTS
-from personalize.ml.events import EventLog
+from personalize.ml.events import EventLog, canonical_event_type
 
 DEFAULT_WEIGHTS: dict[str, float] = dict(ITEM_EVENT_WEIGHTS)
 # A view this long counts as one plain view; shorter/longer views count less/more (clipped).
@@ -25,7 +25,10 @@ def parse_weights(text: str) -> dict[str, float]:
         name, sep, value = part.partition("=")
         if not sep:
             raise ValueError(f"weight {part!r} must look like event_type=number")
-        weights[name.strip()] = float(value)
+        try:
+            weights[canonical_event_type(name)] = float(value)
+        except ValueError:
+            raise ValueError(f"weight {part!r}: {value.strip()!r} is not a number") from None
     if not weights:
         raise ValueError("no event weights given")
     return weights
@@ -59,6 +62,20 @@ class Interactions:
         return matrix
 
 
+def _nothing_to_train_on(log: EventLog, weights: Mapping[str, float]) -> str:
+    with_item = log.event_type[log.item_id != ""]
+    names, counts = np.unique(with_item.astype(str), return_counts=True)
+    common = sorted(zip(names.tolist(), counts.tolist(), strict=True), key=lambda nc: (-nc[1], nc[0]))
+    found = ", ".join(f"{n} ({c:,})" for n, c in common[:8])
+    weighted = ",".join(f"{k}={v:g}" for k, v in weights.items() if v > 0)
+    example = f" (e.g. --weights {common[0][0]}=1)" if common else ""
+    return (
+        "no item events with a positive weight in the event file: its event types with an item are "
+        f"{found or 'none (every item_id is empty)'}; weighted types: {weighted or 'none'}. "
+        f"Give yours weights with --weights{example}"
+    )
+
+
 def build_interactions(
     log: EventLog,
     weights: Mapping[str, float] | None = None,
@@ -71,7 +88,7 @@ def build_interactions(
     keep = (type_weight > 0) & (log.item_id != "")
     rows = np.flatnonzero(keep)
     if rows.size == 0:
-        raise ValueError("no item events with a positive weight in the event file")
+        raise ValueError(_nothing_to_train_on(log, weights))
     sub = log.take(rows)
     type_weight = type_weight[rows]
     dwell = np.where(np.isnan(sub.dwell_ms), DWELL_REFERENCE_MS, sub.dwell_ms)

@@ -153,8 +153,15 @@ def validate_event(raw: Any, now: float, max_future_skew_s: int) -> ev.BaseEvent
         event: ev.BaseEvent = msgspec.convert(raw, ev.Event)
     except msgspec.ValidationError as exc:
         path, reason = _split_validation_error(str(exc))
+        if path == "timestamp" and _looks_like_milliseconds(raw.get("timestamp")):
+            # The usual mistake (JavaScript's Date.now()): say so.
+            reason += "; timestamps are unix seconds and this looks like milliseconds"
         raise _Invalid(path, reason) from exc
     return check_event(event, now, max_future_skew_s)
+
+
+def _looks_like_milliseconds(value: Any) -> bool:
+    return isinstance(value, int | float) and 1e11 < value < 1e14
 
 
 class _Invalid(ValueError):
