@@ -44,7 +44,7 @@ def event_pool(n: int, namespace: str = "") -> list[dict[str, object]]:
     its batches would reuse the ids of an earlier shape's (with other timestamps) and be
     rejected as conflicts (422), which then counted as errors and as cheap requests."""
     base = convert(demo_rows(), end_at=time.time() - 30)
-    out = []
+    out: list[dict[str, object]] = []
     rep = 0
     while len(out) < n:
         suffix = f"-{namespace}r{rep}"
@@ -118,9 +118,9 @@ def main() -> None:
                 if res.exhausted:
                     print(f"note: batch {batch}{label}: all {len(reqs):,} requests sent in {res.elapsed_s:.1f} s; "
                           "figures are over that time")
-                events = len(res.latencies_s) * batch
-                cpu_rows.append((label, batch, (redis_cpu_s(redis_server.url) - redis_cpu0) / events * 1e6,
-                                 (tree_cpu_s(SERVER_PIDS["api"]) - api_cpu0) / events * 1e6,
+                n_events = len(res.latencies_s) * batch
+                cpu_rows.append((label, batch, (redis_cpu_s(redis_server.url) - redis_cpu0) / n_events * 1e6,
+                                 (tree_cpu_s(SERVER_PIDS["api"]) - api_cpu0) / n_events * 1e6,
                                  redis_forks(redis_server.url) - forks0))
                 rows.append((f"personalize POST /v1/events{label}", batch, res))
             rss = tree_rss_mb(SERVER_PIDS["api"])

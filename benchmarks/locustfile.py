@@ -61,7 +61,7 @@ def load_sessions() -> list[list[str]]:
 SESSIONS = load_sessions()
 
 
-@events.test_start.add_listener
+@events.test_start.add_listener  # type: ignore[untyped-decorator]  # locust leaves EventHook.add_listener unannotated
 def _loopback_only(environment: Any, **_: Any) -> None:
     host = urlparse(environment.host or "").hostname or ""
     if host not in {"127.0.0.1", "localhost", "::1"}:

@@ -7,9 +7,10 @@ import hashlib
 import itertools
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from typing import Any
+from typing import Any, cast
 
 import redis
+import redis.asyncio as aioredis
 from litestar.testing import AsyncTestClient
 
 from personalize.api.app import create_app
@@ -41,6 +42,49 @@ def event(type_: str, **fields: Any) -> dict[str, Any]:
     return doc
 
 
+# redis-py types replies for either decode_responses setting (bytes | str, often | None);
+# the tests' clients never decode, so these read replies as the bytes Redis sends.
+StreamEntry = tuple[bytes, dict[bytes, bytes]]
+
+
+def stream_entries(
+    client: redis.Redis,
+    name: str | bytes,
+    *,
+    min: str = "-",
+    max: str = "+",
+    count: int | None = None,
+) -> list[StreamEntry]:
+    """XRANGE: a stream's (entry id, fields) pairs, oldest first."""
+    return cast(list[StreamEntry], client.xrange(name, min=min, max=max, count=count))
+
+
+def hash_fields(client: redis.Redis, name: str | bytes) -> dict[bytes, bytes]:
+    """HGETALL: a hash's fields and values."""
+    return cast(dict[bytes, bytes], client.hgetall(name))
+
+
+async def hash_fields_async(client: aioredis.Redis, name: str | bytes) -> dict[bytes, bytes]:
+    """HGETALL on an asyncio client."""
+    return cast(dict[bytes, bytes], await client.hgetall(name))
+
+
+def keys_matching(client: redis.Redis, pattern: str) -> list[bytes]:
+    """KEYS: the names of the keys matching a glob pattern."""
+    return cast(list[bytes], client.keys(pattern))
+
+
+def string_value(client: redis.Redis, name: str | bytes) -> bytes | None:
+    """GET: a string key's value, None when the key does not exist."""
+    return cast(bytes | None, client.get(name))
+
+
+def command(client: redis.Redis, *args: str | int) -> object:
+    """A command sent exactly as given (e.g. CLIENT PAUSE <ms> ALL)."""
+    # redis-py leaves Redis.execute_command unannotated
+    return client.execute_command(*args)  # type: ignore[no-untyped-call]
+
+
 def store_fingerprint(client: redis.Redis) -> str:
     """A digest of every key and value in the database (to prove nothing changed)."""
     h = hashlib.sha256()
@@ -48,9 +92,9 @@ def store_fingerprint(client: redis.Redis) -> str:
         kind = client.type(key)
         h.update(key + b"\0" + kind)
         if kind == b"string":
-            h.update(client.get(key) or b"")
+            h.update(string_value(client, key) or b"")
         elif kind == b"hash":
-            h.update(repr(sorted(client.hgetall(key).items())).encode())
+            h.update(repr(sorted(hash_fields(client, key).items())).encode())
         elif kind == b"list":
             h.update(repr(client.lrange(key, 0, -1)).encode())
         elif kind == b"set":
@@ -58,5 +102,5 @@ def store_fingerprint(client: redis.Redis) -> str:
         elif kind == b"zset":
             h.update(repr(client.zrange(key, 0, -1, withscores=True)).encode())
         elif kind == b"stream":
-            h.update(repr(client.xrange(key)).encode())
+            h.update(repr(stream_entries(client, key)).encode())
     return h.hexdigest()

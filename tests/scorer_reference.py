@@ -178,7 +178,7 @@ def _summed(part: _Part | None, slot: npt.NDArray[np.int32], size: int) -> npt.N
         return None
     neighbor, contrib, weight = part
     summed = np.bincount(slot[neighbor].ravel(), weights=contrib.ravel(), minlength=size).astype(np.float64)
-    return summed * (weight / float(summed.max()))  # type: ignore[no-any-return]
+    return summed * (weight / float(summed.max()))
 
 
 def _fold_in(model: RecommenderModel, rows: npt.NDArray[np.int64], weights: npt.NDArray[np.float32]) -> Any:

@@ -15,7 +15,7 @@ from typer.testing import CliRunner
 from personalize.cli.main import app as cli
 from personalize.store.keys import Keys
 from personalize.store.model_registry import ModelPublisher
-from tests.helpers import NOW, api_client, event
+from tests.helpers import NOW, api_client, command, event, stream_entries
 
 runner = CliRunner()
 
@@ -99,7 +99,7 @@ async def test_anonymous_visitor_gets_session_based_items_on_the_second_click(
         assert "a" in first["reason"], first
         assert "a" not in [i["item_id"] for i in body["items"]]  # the item in view is not recommended
         # the decision is logged with what was shown and the model version
-        entries = redis_sync.xrange("pz:stream:decisions")
+        entries = stream_entries(redis_sync, "pz:stream:decisions")
         assert len(entries) == 1
         assert b'"model_version":"v1"' in entries[0][1][b"d"] and b'"item_id":"b"' in entries[0][1][b"d"]
 
@@ -179,12 +179,13 @@ async def test_hot_swap_under_concurrent_requests_loses_none_and_never_mixes(red
             await asyncio.sleep(0.1)
             publish(redis_url, v2)
 
-        results = await asyncio.gather(*(load(60) for _ in range(4)), swap())
-        flat = [r for batch in results[:4] for r in batch]  # type: ignore[union-attr]
+        results = await asyncio.gather(load(60), load(60), load(60), load(60), swap())
+        flat = [r for batch in results[:4] for r in batch]
         assert all(status == 200 for status, _, _ in flat)
         versions = {v for _, v, _ in flat}
         assert versions <= {"v1", "v2"} and "v1" in versions
         for _, version, items in flat:
+            assert version is not None  # as checked above; for the type checker
             suffix = version[-1]  # v1 items end in 1, v2 items in 2: a mixed answer would show both
             assert items and all(i.endswith(suffix) for i in items), (version, items)
         await wait_for_version(api, "v2")
@@ -235,7 +236,7 @@ async def test_a_redis_past_its_deadline_gives_the_named_fallback_then_recovers(
 ) -> None:
     async with api_client(redis_url, model_poll_s=60) as api:
         assert (await api.post("/v1/decide", json=decide_body())).json()["fallback"] == "no_model"
-        redis_sync.execute_command("CLIENT", "PAUSE", 400, "ALL")
+        command(redis_sync, "CLIENT", "PAUSE", 400, "ALL")
         r = await api.post("/v1/decide", json=decide_body())
         assert r.status_code == 200, r.text
         assert r.json()["fallback"] == "store_timeout"

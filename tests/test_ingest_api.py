@@ -9,7 +9,7 @@ import redis
 
 from personalize.clock import ManualClock
 from personalize.store.event_log import decode_entry
-from tests.helpers import NOW, api_client, event, store_fingerprint
+from tests.helpers import NOW, api_client, event, store_fingerprint, stream_entries
 
 
 def pv(visitor: str, item: str, session: str = "s1", **kw: object) -> dict[str, object]:
@@ -190,7 +190,7 @@ async def test_parallel_batches_for_one_customer_give_exact_counts(redis_url: st
         assert p["cart"]["lines"] == [{"item_id": "x", "quantity": 40, "price": 1.5}]
         assert p["sessions"] == 3
         assert redis_sync.xlen("pz:stream:events") == 20  # one entry per batch
-        assert sum(len(decode_entry(f)) for _, f in redis_sync.xrange("pz:stream:events")) == 1020
+        assert sum(len(decode_entry(f)) for _, f in stream_entries(redis_sync, "pz:stream:events")) == 1020
 
 
 BAD_EVENTS = [

@@ -39,7 +39,7 @@ def _rewrite_with_valid_checksum(path: Path, name: str, data: bytes) -> None:
     (path / "manifest.json").write_text(json.dumps(manifest))
 
 
-def _npy(array: np.ndarray) -> bytes:  # type: ignore[type-arg]
+def _npy(array: np.ndarray) -> bytes:
     buffer = io.BytesIO()
     np.save(buffer, array)
     return buffer.getvalue()

@@ -7,8 +7,10 @@ reasons, scores equal to float32 precision. Then the kernels' own pieces on know
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from dataclasses import replace
 from pathlib import Path
+from typing import Protocol, TypedDict, cast
 
 import numpy as np
 import pytest
@@ -18,14 +20,51 @@ from personalize.ml.model import RecommenderModel, ScoringParams, load_artifact
 from personalize.ml.synthetic import write_synthetic_model
 from tests.scorer_reference import reference_rank
 
-KERNELS = (kernels.collect, kernels.add_candidates, kernels.finish, kernels.score, kernels.sources,
-           kernels.best_rows)
+
+class _Compiled(Protocol):
+    """A numba dispatcher: kernels.py types its kernels as the Python functions they compile."""
+
+    @property
+    def signatures(self) -> list[tuple[object, ...]]: ...
 
 
-def _random_calls(model: RecommenderModel, seed: int, count: int) -> list[dict[str, object]]:
+KERNELS = cast(tuple[_Compiled, ...], (kernels.collect, kernels.add_candidates, kernels.finish, kernels.score,
+                                       kernels.sources, kernels.best_rows))
+
+
+class RankCall(TypedDict):
+    """The arguments of one RecommenderModel.rank call (and of reference_rank)."""
+
+    session_items: list[tuple[str, float]]
+    history_items: list[tuple[str, float]]
+    in_view: str | None
+    n: int
+    exclude: Collection[str]
+    allow_seen: bool
+    category: str | None
+
+
+class ParamOverrides(TypedDict, total=False):
+    """ScoringParams fields to replace."""
+
+    seen_weight: float
+    seq_weight: float
+    knn_weight: float
+    als_weight: float
+    popularity_weight: float
+    session_decay: float
+    seen_decay: float
+    history_weight: float
+    history_decay: float
+    in_view_weight: float
+    max_session_items: int
+    max_history_items: int
+
+
+def _random_calls(model: RecommenderModel, seed: int, count: int) -> list[RankCall]:
     rng = np.random.default_rng(seed)
     ids = model.item_ids
-    popular = [ids[i] for i in model._popular_order[:30].tolist()]
+    popular: list[str] = [ids[i] for i in model._popular_order[:30].tolist()]
 
     def pick() -> str:
         x = rng.random()
@@ -35,7 +74,7 @@ def _random_calls(model: RecommenderModel, seed: int, count: int) -> list[dict[s
             return popular[int(rng.integers(len(popular)))]
         return ids[int(rng.integers(len(ids)))]
 
-    calls = []
+    calls: list[RankCall] = []
     for _ in range(count):
         weights = (1.0, 1.0, 0.5, 2.0, 4.0, 8.0, 0.0, -1.0)
         session = [(pick(), float(rng.choice(weights))) for _ in range(int(rng.choice([0, 1, 2, 3, 8, 20, 60])))]
@@ -55,10 +94,10 @@ def _random_calls(model: RecommenderModel, seed: int, count: int) -> list[dict[s
     return calls
 
 
-def _assert_same(model: RecommenderModel, calls: list[dict[str, object]]) -> None:
+def _assert_same(model: RecommenderModel, calls: list[RankCall]) -> None:
     for call in calls:
-        ranking = model.rank(**call)  # type: ignore[arg-type]
-        ids, scores, sources, reasons = reference_rank(model, **call)  # type: ignore[arg-type]
+        ranking = model.rank(**call)
+        ids, scores, sources, reasons = reference_rank(model, **call)
         assert ranking.item_ids == ids, call
         assert ranking.sources == sources, call
         assert ranking.reasons(range(len(ids))) == reasons, call
@@ -80,7 +119,7 @@ def tiny(tmp_path_factory: pytest.TempPathFactory) -> RecommenderModel:
     return load_artifact(path)
 
 
-PARAMS = {
+PARAMS: dict[str, ParamOverrides] = {
     "defaults": {},
     "no ALS (popularity ties)": {"als_weight": 0.0},
     "popularity only": {"seen_weight": 0.0, "seq_weight": 0.0, "knn_weight": 0.0, "als_weight": 0.0},
@@ -93,13 +132,16 @@ PARAMS = {
 
 
 @pytest.mark.parametrize("params", list(PARAMS.values()), ids=list(PARAMS))
-def test_rank_matches_the_numpy_scorer(synthetic: RecommenderModel, params: dict[str, float]) -> None:
+def test_rank_matches_the_numpy_scorer(synthetic: RecommenderModel, params: ParamOverrides) -> None:
     model = synthetic.with_params(replace(synthetic.params, **params))
     _assert_same(model, _random_calls(model, seed=len(params), count=150))
 
 
-@pytest.mark.parametrize("params", [{}, {"als_weight": 0.0}, {"seen_weight": 0.0, "popularity_weight": 0.0}])
-def test_rank_matches_on_a_tiny_catalog(tiny: RecommenderModel, params: dict[str, float]) -> None:
+TINY_PARAMS: list[ParamOverrides] = [{}, {"als_weight": 0.0}, {"seen_weight": 0.0, "popularity_weight": 0.0}]
+
+
+@pytest.mark.parametrize("params", TINY_PARAMS)
+def test_rank_matches_on_a_tiny_catalog(tiny: RecommenderModel, params: ParamOverrides) -> None:
     model = tiny.with_params(replace(tiny.params, **params))
     _assert_same(model, _random_calls(model, seed=7, count=300))
 
@@ -122,7 +164,7 @@ def test_rank_matches_on_the_checkerboard(tmp_path: Path) -> None:
 
     config = TrainConfig(factors=8, iterations=10, bpr_iterations=10, half_life_days=None, neighbors=20)
     model = train_model(_checkerboard_log(), tmp_path, config, version="checkerboard")
-    calls = [{"session_items": [(f"{g}{i}", 1.0), (f"{h}{j}", 2.0)], "history_items": [(f"{h}{i}", 1.0)],
+    calls: list[RankCall] = [{"session_items": [(f"{g}{i}", 1.0), (f"{h}{j}", 2.0)], "history_items": [(f"{h}{i}", 1.0)],
               "in_view": f"{g}{j}", "n": n, "exclude": (), "allow_seen": allow_seen, "category": None}
              for g in "ab" for h in "ab" for i in range(6) for j in range(6) for n in (3, 12) for allow_seen in (True, False)]
     _assert_same(model, calls)
@@ -132,15 +174,15 @@ def test_kernels_are_compiled_when_a_model_loads_not_on_the_first_request(tiny: 
     assert all(fn.signatures for fn in KERNELS)
     before = [len(fn.signatures) for fn in KERNELS]
     for call in _random_calls(tiny, seed=3, count=50):
-        ranking = tiny.rank(**call)  # type: ignore[arg-type]
+        ranking = tiny.rank(**call)
         ranking.reasons(range(min(3, len(ranking))))
-        tiny.with_params(ScoringParams(als_weight=0.0)).rank(**call)  # type: ignore[arg-type]
+        tiny.with_params(ScoringParams(als_weight=0.0)).rank(**call)
     assert [len(fn.signatures) for fn in KERNELS] == before
 
 
 def test_scratch_buffers_are_left_clean(synthetic: RecommenderModel) -> None:
     for call in _random_calls(synthetic, seed=4, count=30):
-        ranking = synthetic.rank(**call)  # type: ignore[arg-type]
+        ranking = synthetic.rank(**call)
         ranking.reasons([0, 0] if len(ranking) else [])
     assert (synthetic._scratch().slot == -1).all()
 

@@ -8,7 +8,7 @@ from typing import Any
 
 import redis
 
-from tests.helpers import NOW, api_client, event
+from tests.helpers import NOW, api_client, event, stream_entries
 
 CATALOG: dict[str, Any] = {
     "no_offer_priority": 1.0,
@@ -114,7 +114,7 @@ async def test_free_shipping_for_a_likely_converter_who_always_pays_shipping(
         )
         assert "0.8" in explanation  # the propensity that drove it
         # logged with its probability, candidates and rule results
-        record = json.loads(redis_sync.xrange("pz:stream:decisions")[-1][1][b"d"])
+        record = json.loads(stream_entries(redis_sync, "pz:stream:decisions")[-1][1][b"d"])
         assert record["offer_id"] == "free-shipping" and record["probability"] == 1.0
         by_id = {c.get("offer_id"): c for c in record["candidates"]}
         assert by_id["free-shipping"]["eligible"] is True
@@ -142,7 +142,7 @@ async def test_no_offer_for_a_customer_who_buys_anyway_or_without_consent(
             await api.post("/v1/decide", json={"user_id": "private", "session_id": "now"})
         ).json()
         assert body["offer"] is None
-        record = json.loads(redis_sync.xrange("pz:stream:decisions")[-1][1][b"d"])
+        record = json.loads(stream_entries(redis_sync, "pz:stream:decisions")[-1][1][b"d"])
         fs = next(c for c in record["candidates"] if c.get("offer_id") == "free-shipping")
         assert "consent:marketing" in fs["failed"]
 
@@ -154,7 +154,7 @@ async def test_holdout_customers_never_get_offers(redis_url: str, redis_sync: re
         await setup(api, redis_sync, "held")
         body = (await api.post("/v1/decide", json={"user_id": "held", "session_id": "now"})).json()
         assert body["offer"] is None and body["holdout"] is True
-        record = json.loads(redis_sync.xrange("pz:stream:decisions")[-1][1][b"d"])
+        record = json.loads(stream_entries(redis_sync, "pz:stream:decisions")[-1][1][b"d"])
         assert record["holdout"] is True
 
 
@@ -177,7 +177,7 @@ async def test_contact_caps_hold_under_parallel_decisions(
         assert (
             len(granted) == 2
         )  # max_per_day of the offer, exactly, despite 25 parallel page views
-        logged = [json.loads(e[1][b"d"]) for e in redis_sync.xrange("pz:stream:decisions")]
+        logged = [json.loads(e[1][b"d"]) for e in stream_entries(redis_sync, "pz:stream:decisions")]
         assert len(logged) == 25
         assert (
             sum(1 for r in logged if r.get("offer_id") == "free-shipping") == 2

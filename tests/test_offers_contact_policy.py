@@ -38,6 +38,7 @@ from personalize.store.contact_policy import (
     reserve_offer,
 )
 from personalize.store.keys import Keys
+from tests.helpers import hash_fields, hash_fields_async
 
 KEYS = Keys("pzt")
 MONDAY = 1_795_392_000.0  # 2026-11-23 00:00 UTC, a Monday
@@ -143,7 +144,7 @@ async def test_pure_state_agrees_with_the_script(client: aioredis.Redis, catalog
     assert budgets["budgeted"] == (7, 7)
     state = contact_state_from_fields(values, catalog, now, offer_ids=ids, budgets=budgets)
     full = contact_state_from_fields(
-        await client.hgetall(KEYS.contacts("u:1")), catalog, now, budgets=budgets
+        await hash_fields_async(client, KEYS.contacts("u:1")), catalog, now, budgets=budgets
     )
     assert state == full
     assert dict(state.blocked) == {
@@ -270,7 +271,7 @@ def test_pure_state_predicts_every_script_answer(
             ids, redis_sync.mget(budget_keys_to_read(KEYS, ids, now))
         )
         state = contact_state_from_fields(
-            redis_sync.hgetall(KEYS.contacts("u:p")), catalog, now, budgets=budgets
+            hash_fields(redis_sync, KEYS.contacts("u:p")), catalog, now, budgets=budgets
         )
         expected = state.reasons(offer_id)
         script_keys, argv = reserve_args(

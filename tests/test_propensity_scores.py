@@ -18,6 +18,7 @@ from personalize.propensity.scores import BatchScores, parse_scores
 from personalize.propensity.serving import PurchasePropensity
 from personalize.propensity.shipping import ShippingCounts
 from personalize.store.keys import Keys
+from tests.helpers import hash_fields
 
 DAY = 86_400
 FIXTURE = Path(__file__).parent / "fixtures" / "propensity" / "online_shoppers_slice.csv"
@@ -105,7 +106,7 @@ def test_scores_are_written_to_redis_and_read_back(tmp_path: Path, redis_sync: r
 
     keys = Keys("pzt")
     assert write_scores(redis_sync, keys, result.scores, version="v7", scored_at=T0) == 4
-    stored = {k.decode(): v.decode() for k, v in redis_sync.hgetall(keys.scores("u:1")).items()}  # type: ignore[union-attr]
+    stored = {k.decode(): v.decode() for k, v in hash_fields(redis_sync, keys.scores("u:1")).items()}
     assert set(stored) == {
         "p_buy_again",
         "expected_purchases",

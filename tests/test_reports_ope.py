@@ -87,7 +87,7 @@ def test_zero_logging_probability_is_refused() -> None:
         ope.OpeInput(np.ones(2), np.array([0.5, 0.0]), np.ones(2), np.ones(2), np.ones(2))
 
 
-def decision(**kw: object) -> DecisionRecord:
+def decision() -> DecisionRecord:
     cands = [
         OfferCandidate(offer_id="a", eligible=True, priority=1.0, probability=0.6),
         OfferCandidate(offer_id="b", eligible=True, priority=5.0, probability=0.2),
@@ -101,8 +101,7 @@ def decision(**kw: object) -> DecisionRecord:
         offer_id="a",
         probability=0.6,
         candidates=cands,
-        **kw,
-    )  # type: ignore[arg-type]
+    )
 
 
 def test_builtin_policies() -> None:

@@ -19,7 +19,7 @@ from personalize.reports.summary import build_summary
 from personalize.store.client import make_async_client
 from personalize.store.event_log import decode_entry
 from personalize.store.keys import Keys
-from tests.helpers import api_client, event
+from tests.helpers import api_client, event, stream_entries
 
 
 @pytest.fixture()
@@ -49,7 +49,7 @@ async def test_a_batch_logs_its_applied_events_as_one_entry(redis_url: str, redi
         ]
         statuses = [r["status"] for r in (await api.post("/v1/events", json={"events": batch})).json()["results"]]
         assert statuses == ["duplicate", "rejected", "accepted", "rejected", "accepted", "accepted"]
-    entries = redis_sync.xrange("pz:stream:events")
+    entries = stream_entries(redis_sync, "pz:stream:events")
     assert len(entries) == 2
     logged = [(cid, e["event_id"]) for cid, e in decode_entry(entries[1][1])]
     # applied events only, grouped by customer in order of first appearance (as applied)
@@ -89,9 +89,9 @@ async def test_readers_see_batch_entries_as_per_event_entries(
     from_singles = await read_events(client, single.event_stream)
     assert [(e.customer_id, e.event) for e in from_batches] == [(e.customer_id, e.event) for e in from_singles]
     # every event of an entry carries the entry's id, which is a cursor for XRANGE
-    first_id = redis_sync.xrange(batched.event_stream, count=1)[0][0].decode()
+    first_id = stream_entries(redis_sync, batched.event_stream, count=1)[0][0].decode()
     assert {e.stream_id for e in from_batches[:100]} == {first_id}
-    assert redis_sync.xrange(batched.event_stream, min=f"({first_id}", count=1)[0][0].decode() == from_batches[100].stream_id
+    assert stream_entries(redis_sync, batched.event_stream, min=f"({first_id}", count=1)[0][0].decode() == from_batches[100].stream_id
     summaries = [
         build_summary(events, run.decisions, [run.experiment], holdout_share=0.1, ope_replicates=5)["attribution"]
         for events in (from_batches, from_singles)

@@ -10,6 +10,7 @@ from redis.exceptions import ResponseError
 
 from personalize.store.client import StoreUnavailable, with_deadline
 from personalize.store.resp import MultiplexedConnection, pack
+from tests.helpers import command
 
 
 async def test_concurrent_calls_get_their_own_replies_in_order(redis_url: str, redis_sync: redis.Redis) -> None:
@@ -52,7 +53,7 @@ async def test_a_paused_redis_misses_the_deadline_and_late_replies_are_dropped(
     conn = MultiplexedConnection(redis_url)
     try:
         await conn.execute(pack([("PING",)]), 1)
-        redis_sync.execute_command("CLIENT", "PAUSE", 300, "ALL")
+        command(redis_sync, "CLIENT", "PAUSE", 300, "ALL")
         with pytest.raises(StoreUnavailable):
             await with_deadline(conn.execute(pack([("GET", "a")]), 1), 50)
         await asyncio.sleep(0.4)  # Redis answers the abandoned call now; it must not reach the next one

@@ -12,7 +12,7 @@ from personalize.store.sessions import (
     split_profile,
     split_session,
 )
-from tests.helpers import NOW, api_client, event
+from tests.helpers import NOW, api_client, event, hash_fields, keys_matching
 
 
 def ring(entries: list[str], cap: int) -> dict[str, str]:
@@ -58,11 +58,11 @@ async def test_history_ring_keeps_the_newest_items_newest_first(redis_url: str, 
         for n in range(0, 60, 25):
             assert (await api.post("/v1/events", json={"events": views[n:n + 25]})).status_code == 202
     keys = Keys("pz")
-    raw = {k.decode(): v.decode() for k, v in redis_sync.hgetall(keys.profile("u:ring")).items()}
+    raw = {k.decode(): v.decode() for k, v in hash_fields(redis_sync, keys.profile("u:ring")).items()}
     fields, history = split_profile(raw)
     assert [h.split("|")[0] for h in history] == [f"i{n}" for n in range(59, 9, -1)]
     assert "hc" not in fields and not any(f[:1] == "h" and f[1:].isdigit() for f in fields)
     assert fields["n:product_view"] == "60"
     # one hash per session and the profile: no list key for the history
-    stored = {k.decode() for k in redis_sync.keys(keys.tag("u:ring") + "*")}
+    stored = {k.decode() for k in keys_matching(redis_sync, keys.tag("u:ring") + "*")}
     assert stored == {keys.profile("u:ring"), *(keys.session("u:ring", f"s{n}") for n in range(6))}
