@@ -127,6 +127,65 @@ async def test_identity_merge_happens_once(redis_url: str, redis_sync: redis.Red
         assert (await api.get("/v1/profiles/carol")).json()["product_views"] == 0
 
 
+async def test_a_retry_after_login_is_still_a_duplicate(redis_url: str, redis_sync: redis.Redis) -> None:
+    """The storefront timed out, the visitor logged in, the storefront resends: once only."""
+    async with api_client(redis_url) as api:
+        cart = event("add_to_cart", anonymous_id="v-retry", session_id="s-retry", item_id="i1", price=3.0)
+        assert (await api.post("/v1/events", json={"events": [cart]})).json()["accepted"] == 1
+        login = event("identify", anonymous_id="v-retry", user_id="u-retry", session_id="s-retry")
+        assert (await api.post("/v1/events", json={"events": [login]})).json()["accepted"] == 1
+        r = await api.post("/v1/events", json={"events": [cart]})  # redirected to the user now
+        assert [x["status"] for x in r.json()["results"]] == ["duplicate"]
+        # and inside the batch that logs in
+        cart2 = event("add_to_cart", anonymous_id="v-retry2", session_id="s-r2", item_id="i2", price=3.0)
+        await api.post("/v1/events", json={"events": [cart2]})
+        login2 = event("identify", anonymous_id="v-retry2", user_id="u-retry2", session_id="s-r2")
+        r = await api.post("/v1/events", json={"events": [login2, cart2]})
+        assert [x["status"] for x in r.json()["results"]] == ["accepted", "duplicate"]
+        for user, item in (("u-retry", "i1"), ("u-retry2", "i2")):
+            p = (await api.get(f"/v1/profiles/{user}")).json()
+            assert p["cart_adds"] == 1 and p["cart"]["lines"] == [{"item_id": item, "quantity": 1, "price": 3.0}]
+
+
+async def test_two_logins_of_one_visitor_in_a_batch_follow_the_first(redis_url: str, redis_sync: redis.Redis) -> None:
+    """Redis keeps a visitor's first link; the batch's own events must go where later ones go."""
+    async with api_client(redis_url) as api:
+        batch = [
+            pv("v-two", "i1", session="s-two"),
+            event("identify", anonymous_id="v-two", user_id="first", session_id="s-two"),
+            event("identify", anonymous_id="v-two", user_id="second", session_id="s-two"),
+            pv("v-two", "i2", session="s-two"),
+        ]
+        assert (await api.post("/v1/events", json={"events": batch})).json()["accepted"] == 4
+        await api.post("/v1/events", json={"events": [pv("v-two", "i3", session="s-two")]})
+        assert (await api.get("/v1/profiles/first")).json()["product_views"] == 3
+        assert (await api.get("/v1/profiles/second")).json()["product_views"] == 0
+
+
+async def test_a_non_object_in_the_array_is_rejected_alone(redis_url: str, redis_sync: redis.Redis) -> None:
+    async with api_client(redis_url) as api:
+        good = pv("v-mixed", "i1")
+        r = await api.post("/v1/events", json={"events": [good, "oops", 1, None]})
+        assert r.status_code == 202, r.text
+        body = r.json()
+        assert (body["accepted"], body["rejected"]) == (1, 3)
+        assert {x["field"] for x in body["results"] if x["status"] == "rejected"} == {"(event)"}
+        r = await api.post("/v1/events", json={"events": ["oops"]})
+        assert r.status_code == 422
+
+
+@pytest.mark.parametrize("path", ["/v1/events", "/v1/decide", "/v1/items"])
+async def test_deeply_nested_json_is_a_400(redis_url: str, redis_sync: redis.Redis, path: str) -> None:
+    async with api_client(redis_url) as api:
+        before = store_fingerprint(redis_sync)
+        body = '{"x":' + "[" * 1500 + "]" * 1500 + "}"
+        method = api.put if path == "/v1/items" else api.post
+        r = await method(path, content=body, headers={"content-type": "application/json"})
+        assert r.status_code == 400, r.text
+        assert r.json()["field"] == "body" and "nested" in r.json()["detail"]
+        assert store_fingerprint(redis_sync) == before
+
+
 async def test_session_ttl_expires(redis_url: str, redis_sync: redis.Redis) -> None:
     clock = ManualClock(NOW)
     async with api_client(redis_url, clock=clock, session_ttl_s=100) as api:
@@ -203,6 +262,7 @@ BAD_EVENTS = [
     ("milliseconds", {"timestamp": NOW * 1000}, "timestamp"),
     ("unknown field", {"colour": "red"}, "colour"),
     ("brace in id", {"anonymous_id": "a{b}"}, "anonymous_id"),
+    ("control character in id", {"anonymous_id": "v\u0007x"}, "anonymous_id"),
     ("long string", {"category": "x" * 300}, "category"),
 ]
 

@@ -69,6 +69,11 @@ def http_error(_: Request[Any, Any, Any], exc: HTTPException) -> Response[dict[s
     return _json(exc.status_code, _body(code, str(exc.detail)))
 
 
+def nested_too_deep(_: Request[Any, Any, Any], exc: RecursionError) -> Response[dict[str, Any]]:
+    # A few KB of "[[[[..." exhausts the decoder's recursion before any size limit applies.
+    return _json(400, _body("bad_request", "JSON nested too deeply", "body"))
+
+
 def unexpected(_: Request[Any, Any, Any], exc: Exception) -> Response[dict[str, Any]]:
     log.exception("unhandled error", exc_info=exc)
     return _json(HTTP_500_INTERNAL_SERVER_ERROR, _body("internal_error", "unexpected error; it has been logged"))
@@ -81,5 +86,6 @@ EXCEPTION_HANDLERS: ExceptionHandlersMap = {
     StoreUnavailable: store_unavailable,
     ValidationException: validation_error,
     HTTPException: http_error,
+    RecursionError: nested_too_deep,
     Exception: unexpected,
 }

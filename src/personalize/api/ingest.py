@@ -30,11 +30,19 @@ async def ingest_events(request: Request[Any, Any, Any]) -> Response[BatchResult
     result = await runtime.ingest.ingest(raw)
     counts: dict[tuple[str, str], int] = {}
     for r in result.results:
-        item = raw[r.index]
-        type_ = item.get("type") if isinstance(item, dict) else type(item).__struct_config__.tag
+        type_ = _event_type(raw[r.index])
         key = (type_ if type_ in EVENT_TYPES else "invalid", r.status)
         counts[key] = counts.get(key, 0) + 1
     for (type_, outcome), n in counts.items():
         EVENTS.labels(type=type_, result=outcome).inc(n)
     status_code = 422 if result.rejected == len(result.results) else 202
     return Response(result, status_code=status_code)
+
+
+def _event_type(item: Any) -> object:
+    """The type label of a decoded event: a typed struct, a JSON object, or anything else a
+    client sent in the array (a string, a number, null: rejected, counted as invalid)."""
+    if isinstance(item, dict):
+        return item.get("type")
+    config = getattr(type(item), "__struct_config__", None)
+    return config.tag if config is not None else None

@@ -12,7 +12,8 @@ import msgspec
 from msgspec import Meta
 
 # Identifiers: printable, no braces (they would break Redis Cluster hash tags), no spaces.
-Id = Annotated[str, Meta(min_length=1, max_length=128, pattern=r"^[^\s{}]+$")]
+# No whitespace, braces (Redis Cluster hash tags) or control characters.
+Id = Annotated[str, Meta(min_length=1, max_length=128, pattern=r"^[^\s{}\x00-\x1f\x7f]+$")]
 ShortText = Annotated[str, Meta(max_length=256)]
 Url = Annotated[str, Meta(max_length=2048)]
 Money = Annotated[float, Meta(ge=0, le=10_000_000)]

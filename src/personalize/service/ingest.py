@@ -174,10 +174,13 @@ class _Invalid(ValueError):
 class _Pending:
     index: int
     event: ev.BaseEvent
-    customer: str
+    customer: str  # where it is applied: the visitor, or the user the visitor was merged into
     event_json: bytes
     fingerprint: str
     ops: list[Op] = field(default_factory=list)
+    # Its dedup identity: the customer its own ids name, not where it is applied, so a
+    # retry after the visitor logged in (and is redirected to the user) is still a duplicate.
+    origin: str = ""
 
 
 class IngestService:
@@ -231,7 +234,7 @@ class IngestService:
                 )
                 continue
             seen_in_batch[(cid, event.event_id)] = fingerprint
-            pending.append(_Pending(i, event, cid, event_json, fingerprint))
+            pending.append(_Pending(i, event, cid, event_json, fingerprint, origin=cid))
 
         if pending:
             _route_identified_visitors(pending)
@@ -298,11 +301,11 @@ def _route_identified_visitors(pending: list[_Pending]) -> None:
     Otherwise they would be applied to the visitor, then redirected after the user's
     own events, and e.g. a cart add would land after the purchase that emptied the cart.
     """
-    links = {
-        customer_id(None, p.event.anonymous_id): p.customer
-        for p in pending
-        if isinstance(p.event, ev.Identify)
-    }
+    links: dict[str, str] = {}
+    for p in pending:
+        if isinstance(p.event, ev.Identify):
+            # The first link of a visitor wins, as in Redis (store/lua/link_alias.lua).
+            links.setdefault(customer_id(None, p.event.anonymous_id), p.customer)
     if links:
         for p in pending:
             if p.customer in links and not isinstance(p.event, ev.Identify):
@@ -317,7 +320,7 @@ def _group(pending: list[_Pending], check_alias: bool = True) -> list[CustomerBa
             batch = by_customer[p.customer] = CustomerBatch(
                 customer=p.customer, check_alias=check_alias and p.customer.startswith("a:")
             )
-        batch.events.append((p.event.event_id, p.fingerprint, p.ops, p.event_json))
+        batch.events.append((p.event.event_id, p.fingerprint, p.ops, p.event_json, p.origin))
         batch.indexes.append(p.index)
     return list(by_customer.values())
 

@@ -52,8 +52,8 @@ class CustomerBatch:
 
     customer: str
     check_alias: bool
-    # (event_id, fingerprint, ops, event JSON)
-    events: list[tuple[str, str, list[Op], bytes]] = field(default_factory=list)
+    # (event_id, fingerprint, ops, event JSON, origin: the customer its dedup entry is keyed by)
+    events: list[tuple[str, str, list[Op], bytes, str]] = field(default_factory=list)
     indexes: list[int] = field(default_factory=list)  # position of each event in the request
 
 
@@ -185,7 +185,7 @@ class EventWriter:
             if batch.check_alias:
                 aliases += (number, key("alias"))
             body.append(len(batch.events))
-            for event_id, fingerprint, ops, event_json in batch.events:
+            for event_id, fingerprint, ops, event_json, origin in batch.events:
                 body.append(len(ops))
                 for op in ops:
                     cmd = op[0]
@@ -231,7 +231,7 @@ class EventWriter:
                 piece = entry_piece(customer, event_json)
                 pieces.append(piece)
                 end = offset + len(piece)
-                dedup_fields.append(customer + " " + event_id)
+                dedup_fields.append(origin + " " + event_id)
                 fingerprints.append(fingerprint)
                 positions += (offset, end - 1)
                 offset = end + 1  # the comma
