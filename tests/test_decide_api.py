@@ -156,7 +156,31 @@ async def test_diversity_cap_per_category(redis_url: str, redis_sync: redis.Redi
         await api.post("/v1/events", json={"events": [event("product_view", anonymous_id="visitor", session_id="s1", item_id="a")]})
         body = (await api.post("/v1/decide", json=decide_body(count=4, max_per_category=2, allow_seen=False))).json()
         cats = [i["category"] for i in body["items"]]
-        assert cats[:3].count("same") == 2 and "else" in cats[:3], body["items"]
+        # the caller's cap is a limit: three items fit under it, so three are shown
+        assert cats.count("same") == 2 and "else" in cats, body["items"]
+        # the default cap (40 % of 4 = 2) is a preference: the page is filled over it
+        body = (await api.post("/v1/decide", json=decide_body(count=4, allow_seen=False))).json()
+        cats = [i["category"] for i in body["items"]]
+        assert len(cats) == 4 and cats[:3].count("same") == 2 and "else" in cats[:3], body["items"]
+
+
+async def test_the_cap_reads_past_a_dominant_category(redis_url: str, redis_sync: redis.Redis, tmp_path: Path) -> None:
+    """60 items of one category rank first after 'a'; five others come after them."""
+    chains = [["a", f"s{n}"] for n in range(60)] * 2 + [["a", f"o{k}"] for k in range(5)]
+    path = train(tmp_path, "dominant", chains)
+    publish(redis_url, path)
+    async with api_client(redis_url, model_poll_s=0.05) as api:
+        await wait_for_version(api, "dominant")
+        items = [{"id": f"s{n}", "category": "phones"} for n in range(60)]
+        items += [{"id": f"o{k}", "category": f"other-{k}"} for k in range(5)]
+        await api.put("/v1/items", json={"items": items})
+        await asyncio.sleep(0.2)
+        await api.post("/v1/events", json={"events": [event("product_view", anonymous_id="visitor", session_id="s1", item_id="a")]})
+        for body in ({"max_per_category": 1}, {}):
+            got = (await api.post("/v1/decide", json=decide_body(count=5, allow_seen=False, **body))).json()["items"]
+            cats = [i["category"] for i in got]
+            cap = body.get("max_per_category", 2)
+            assert len(cats) == 5 and cats.count("phones") == cap, got
 
 
 async def test_hot_swap_under_concurrent_requests_loses_none_and_never_mixes(redis_url: str, redis_sync: redis.Redis, tmp_path: Path) -> None:

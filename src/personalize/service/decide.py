@@ -73,6 +73,7 @@ log = logging.getLogger("personalize.decide")
 
 REPEAT_FREE_SHOWS = 2  # an item may be shown this often without a click before demotion
 REPEAT_DEMOTION = 0.5  # each further show halves its score
+WIDE_CANDIDATES = 300  # ranked items read when the first ones cannot fill the page within the category cap
 
 
 class PageContext(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
@@ -309,36 +310,6 @@ class DecideService:
         if req.page.item_id:
             exclude.add(req.page.item_id)
         category_filter = req.category
-        want = req.count * 3 + 10
-        if model is None:
-            ranked = inputs.popular_in_category if req.page.category and inputs.popular_in_category else inputs.popular
-            reason = "popular in category" if ranked is inputs.popular_in_category and ranked else "popular"
-            n = len(ranked)
-            rankings = [Ranking.of([Candidate(item_id=i, score=round(1.0 - r / max(n, 1), 6), reason=reason, source="popularity")
-                                    for r, i in enumerate(ranked)])]
-            fallback: str | None = "no_model"
-        else:
-            if personalized:
-                session_items = _weighted(inputs.session_items)
-                history = _weighted(inputs.history)
-                in_view = req.page.item_id
-            else:
-                session_items, history, in_view = [], [], None
-            # The model filters by category only if it learnt that category; else the live
-            # catalog's categories filter below (a wider candidate list compensates).
-            model_category = category_filter if category_filter in model.categories else None
-            if category_filter is not None and model_category is None:
-                want = max(want, 200)
-            rankings = [model.rank(session_items, history, in_view=in_view, n=want, exclude=exclude,
-                                   allow_seen=req.allow_seen, category=model_category)]
-            if not session_items and not history and req.page.category and category_filter is None:
-                in_category = model.popular(want, category=req.page.category, exclude=exclude)
-                if in_category:
-                    rankings.insert(0, Ranking.of(in_category))
-            fallback = None if any(s != "popularity" for r in rankings for s in r.sources) else "popularity"
-            if not personalized:
-                fallback = "no_personalization_consent"
-
         live_categories = categories.get
         model_category_of = model.category_of if model is not None else _no_category
 
@@ -346,13 +317,18 @@ class DecideService:
             return live_categories(item) or model_category_of(item)
 
         cap = req.max_per_category or max(2, math.ceil(req.count * 0.4))
-        # (score, ranking, position in it, category); reasons are written for the chosen only.
-        chosen = None
-        if len(rankings) == 1:
-            chosen = _choose_in_rank_order(rankings[0], req.count, cap, exclude, oos, category_filter, category_of,
-                                           inputs.shown)
-        if chosen is None:
-            chosen = _choose(rankings, req.count, cap, exclude, oos, category_filter, category_of, inputs.shown)
+        strict = req.max_per_category is not None  # the caller's own cap is a limit, the default a preference
+        want = req.count * 3 + 10
+        if category_filter is not None and model is not None and category_filter not in model.categories:
+            want = max(want, 200)  # the live catalog filters below: a wider list compensates
+        rankings, fallback = self._rankings(req, model, inputs, personalized, exclude, want)
+        chosen = _choose_page(rankings, req.count, cap, strict, exclude, oos, category_filter, category_of, inputs.shown)
+        if model is not None and want < WIDE_CANDIDATES and _short_within_cap(chosen, req.count, cap):
+            # One category dominates the first candidates: read further down the ranking
+            # before over-filling the cap (or, with the caller's cap, showing fewer items).
+            rankings, fallback = self._rankings(req, model, inputs, personalized, exclude, WIDE_CANDIDATES)
+            chosen = _choose_page(rankings, req.count, cap, strict, exclude, oos, category_filter, category_of,
+                                  inputs.shown)
         if len(rankings) == 1:
             ranking = rankings[0]
             item_id, sources = ranking.item_id, ranking.sources
@@ -370,6 +346,37 @@ class DecideService:
             for score, r, j, cat in chosen
         ]
         return out, fallback
+
+    def _rankings(
+        self, req: DecideRequest, model: RecommenderModel | None, inputs: DecisionInputs, personalized: bool,
+        exclude: set[str], want: int,
+    ) -> tuple[list[Ranking], str | None]:
+        """The ranked lists to fill the page from (best first), and the fallback they amount to."""
+        if model is None:
+            ranked = inputs.popular_in_category if req.page.category and inputs.popular_in_category else inputs.popular
+            reason = "popular in category" if ranked is inputs.popular_in_category and ranked else "popular"
+            n = len(ranked)
+            return [Ranking.of([Candidate(item_id=i, score=round(1.0 - r / max(n, 1), 6), reason=reason,
+                                          source="popularity") for r, i in enumerate(ranked)])], "no_model"
+        if personalized:
+            session_items = _weighted(inputs.session_items)
+            history = _weighted(inputs.history)
+            in_view = req.page.item_id
+        else:
+            session_items, history, in_view = [], [], None
+        # The model filters by category only if it learnt that category; else the live
+        # catalog's categories filter in _choose_page.
+        model_category = req.category if req.category in model.categories else None
+        rankings = [model.rank(session_items, history, in_view=in_view, n=want, exclude=exclude,
+                               allow_seen=req.allow_seen, category=model_category)]
+        if not session_items and not history and req.page.category and req.category is None:
+            in_category = model.popular(want, category=req.page.category, exclude=exclude)
+            if in_category:
+                rankings.insert(0, Ranking.of(in_category))
+        fallback = None if any(s != "popularity" for r in rankings for s in r.sources) else "popularity"
+        if not personalized:
+            fallback = "no_personalization_consent"
+        return rankings, fallback
 
     def _arbitrate(
         self, req: DecideRequest, offers: Catalog, inputs: DecisionInputs, profile: ProfileView,
@@ -529,13 +536,14 @@ def _demoted(score: float, item: str, shown: dict[str, int]) -> float:
 
 
 class _Page:
-    """The page being filled, in page order: at most ``cap`` items per category; the capped
-    ones are kept and come last if the page is short (a short list beats an empty one)."""
+    """The page being filled, in page order: at most ``cap`` items per category; unless
+    ``strict``, the capped ones are kept and come last if the page is short (a short list of
+    the default cap's preference beats an empty one; a cap the caller set is a limit)."""
 
-    __slots__ = ("cap", "chosen", "count", "overflow", "per_category")
+    __slots__ = ("cap", "chosen", "count", "overflow", "per_category", "strict")
 
-    def __init__(self, count: int, cap: int) -> None:
-        self.count, self.cap = count, cap
+    def __init__(self, count: int, cap: int, strict: bool = False) -> None:
+        self.count, self.cap, self.strict = count, cap, strict
         self.per_category: dict[str | None, int] = {}
         self.chosen: list[_Chosen] = []
         self.overflow: list[_Chosen] = []
@@ -551,6 +559,8 @@ class _Page:
         return len(self.chosen) == self.count
 
     def items(self) -> list[_Chosen]:
+        if self.strict:
+            return self.chosen
         return self.chosen + self.overflow[: self.count - len(self.chosen)]
 
 
@@ -577,9 +587,39 @@ def _admission(
     return admit
 
 
+def _choose_page(
+    rankings: Sequence[Ranking], count: int, cap: int, strict: bool, exclude: set[str],
+    oos: frozenset[str] | set[str], category_filter: str | None, category_of: Callable[[str], str | None],
+    shown: dict[str, int],
+) -> list[_Chosen]:
+    """(score, ranking, position in it, category) of the page's items; reasons are written for
+    the chosen only (by the caller)."""
+    chosen = None
+    if len(rankings) == 1:
+        chosen = _choose_in_rank_order(rankings[0], count, cap, exclude, oos, category_filter, category_of, shown,
+                                       strict)
+    if chosen is None:
+        chosen = _choose(rankings, count, cap, exclude, oos, category_filter, category_of, shown, strict)
+    return chosen
+
+
+def _short_within_cap(chosen: Sequence[_Chosen], count: int, cap: int) -> bool:
+    """Fewer than ``count`` items fit under the category cap (over-cap fillers included or not)."""
+    per_category: dict[str, int] = {}
+    within = 0
+    for _, _, _, cat in chosen:
+        if cat is None:
+            within += 1
+            continue
+        per_category[cat] = per_category.get(cat, 0) + 1
+        within += per_category[cat] <= cap
+    return within < count
+
+
 def _choose(
     rankings: Sequence[Ranking], count: int, cap: int, exclude: set[str], oos: frozenset[str] | set[str],
     category_filter: str | None, category_of: Callable[[str], str | None], shown: dict[str, int],
+    strict: bool = False,
 ) -> list[_Chosen]:
     """The page's items: every ranked item that may be shown (not excluded, out of stock,
     repeated or outside the category filter), demoted by repeated shows, best first (ties:
@@ -593,7 +633,7 @@ def _choose(
             if cat is not _NOT_SHOWN:
                 scored.append((_demoted(score, item, shown), r, j, cat))
     scored.sort(key=lambda sc: -sc[0])
-    page = _Page(count, cap)
+    page = _Page(count, cap, strict)
     for entry in scored:
         if page.take(entry):
             break
@@ -603,13 +643,14 @@ def _choose(
 def _choose_in_rank_order(
     ranking: Ranking, count: int, cap: int, exclude: set[str], oos: frozenset[str] | set[str],
     category_filter: str | None, category_of: Callable[[str], str | None], shown: dict[str, int],
+    strict: bool = False,
 ) -> list[_Chosen] | None:
     """:func:`_choose` for one ranking whose scores never increase, looking only at as many
     items as it needs (a page of 10 from a ranking of 40 usually reads ~12): items come in
     rank order, and a demoted item waits in a heap until no later item can beat it (later
     items score at most the current one). None if the scores are not in order."""
     admit = _admission(exclude, oos, category_filter, category_of)
-    page = _Page(count, cap)
+    page = _Page(count, cap, strict)
     waiting: list[tuple[float, int, str | None]] = []  # (-demoted score, position, category)
     shows = shown.get
     previous = math.inf
