@@ -249,10 +249,15 @@ async def test_decide_rejects_bad_input_with_the_field(redis_url: str, redis_syn
     async with api_client(redis_url) as api:
         for body, field in [({"session_id": "s"}, "user_id"), ({"anonymous_id": "v", "count": 0}, "count"),
                             ({"anonymous_id": "v", "page": {"type": "spaceship"}}, "page.type"),
+                            ({"anonymous_id": "v", "page": {"type": "home", "colour": 1}}, "page.colour"),
                             ({"anonymous_id": "v", "colour": 1}, "colour")]:
             r = await api.post("/v1/decide", json=body)
             assert r.status_code == 400, r.text
-            assert field in (r.json()["field"] or "") or field in r.json()["detail"], r.json()
+            assert r.json()["field"] == field or field in r.json()["detail"], r.json()
+        for raw, field, detail in [(b"", "body", "a JSON body is required"), (b"{not json", "body", "malformed JSON"),
+                                   (b"[]", "body", "Expected `object`")]:
+            r = await api.post("/v1/decide", content=raw, headers={"content-type": "application/json"})
+            assert r.status_code == 400 and r.json()["field"] == field and detail in r.json()["detail"], r.text
 
 
 async def test_a_redis_past_its_deadline_gives_the_named_fallback_then_recovers(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import re
 from typing import Any
 
 from litestar import MediaType, Request, Response
@@ -52,21 +53,41 @@ def store_unavailable(_: Request[Any, Any, Any], exc: StoreUnavailable) -> Respo
     )
 
 
+_NAMED_FIELD = re.compile(r"^Object (?:contains unknown|missing required) field `(?P<f>[^`]+)`")
+# litestar names the whole request body "data" (the handler's parameter)
+_BODY = "data"
+
+
+def _field_of(key: str | None, message: str) -> str | None:
+    """The field a client must fix: msgspec names an unknown or missing field only in its
+    message, with the key of the object that holds it."""
+    named = _NAMED_FIELD.match(message)
+    if named:
+        return named.group("f") if key in (None, _BODY) else f"{key}.{named.group('f')}"
+    return "body" if key == _BODY else key
+
+
 def validation_error(_: Request[Any, Any, Any], exc: ValidationException) -> Response[dict[str, Any]]:
     extra = exc.extra if isinstance(exc.extra, list) else []
     field = None
-    detail = exc.detail
+    detail = str(exc.detail)
     if extra and isinstance(extra[0], dict):
-        field = extra[0].get("key")
-        detail = extra[0].get("message") or detail
-    return _json(400, _body("validation_error", str(detail), field, errors=extra))
+        detail = str(extra[0].get("message") or detail)
+        field = _field_of(extra[0].get("key"), detail)
+        if detail == f"'{_BODY}'":  # no body at all
+            detail = "a JSON body is required"
+    return _json(400, _body("validation_error", detail, field, errors=extra))
 
 
 def http_error(_: Request[Any, Any, Any], exc: HTTPException) -> Response[dict[str, Any]]:
     code = "not_found" if isinstance(exc, NotFoundException) else "http_error"
+    detail = str(exc.detail)
     if exc.status_code == 413:
         code = "body_too_large"
-    return _json(exc.status_code, _body(code, str(exc.detail)))
+    elif exc.status_code == 400 and detail.startswith(("JSON is malformed", "Input data was truncated")):
+        # the same answer /v1/events gives for a body that is not JSON
+        return _json(400, _body("bad_request", f"malformed JSON ({detail})", "body"))
+    return _json(exc.status_code, _body(code, detail))
 
 
 def nested_too_deep(_: Request[Any, Any, Any], exc: RecursionError) -> Response[dict[str, Any]]:
