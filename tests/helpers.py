@@ -31,7 +31,9 @@ def settings_for(redis_url: str, **overrides: Any) -> Settings:
 
 @asynccontextmanager
 async def api_client(redis_url: str, clock: ManualClock | None = None, **overrides: Any) -> AsyncIterator[AsyncTestClient[Any]]:
-    app = create_app(settings_for(redis_url, **overrides), clock or ManualClock(NOW))
+    # The OpenAPI document is completed only where a test reads it (test_server_cli, test_openapi).
+    openapi = overrides.pop("openapi_bodies", False)
+    app = create_app(settings_for(redis_url, **overrides), clock or ManualClock(NOW), openapi_bodies=openapi)
     async with AsyncTestClient(app) as client:
         yield client
 

@@ -87,6 +87,7 @@ def test_serve_with_embedded_redis_metrics_schema_and_durable_restart(tmp_path: 
         assert "personalize_request_seconds_bucket" in metrics and 'route="/v1/events"' in metrics
         schema = httpx.get(f"{base}/schema/openapi.json").json()
         assert {"/v1/events", "/v1/decide", "/v1/profiles/{user_id}", "/v1/items"} <= set(schema["paths"])
+        assert schema["paths"]["/v1/events"]["post"]["requestBody"]["required"] is True
         assert httpx.post(f"{base}/v1/events", content=b"{oops", headers={"content-type": "application/json"}).status_code == 400
         assert httpx.post(f"{base}/v1/events", content=b"x" * 2_000_000).status_code == 413
     finally:

@@ -8,6 +8,7 @@ from litestar import Request, post
 from litestar.params import JSONBody
 
 from personalize.api.errors import ApiError
+from personalize.api.openapi_docs import error_responses
 from personalize.service.decide import DecideRequest, DecideResponse
 from personalize.service.runtime import Runtime
 
@@ -23,6 +24,7 @@ from personalize.service.runtime import Runtime
         "fallback used (no_model, popularity, store_timeout, no_personalization_consent). Offer: the "
         "arbitrated next-best offer (or null), with its explanation and logged probability."
     ),
+    responses=error_responses(400),
 )
 async def decide(request: Request[Any, Any, Any], data: JSONBody[DecideRequest]) -> DecideResponse:
     runtime: Runtime = request.app.state.runtime

@@ -4,12 +4,22 @@ from __future__ import annotations
 
 from typing import Any
 
+import msgspec
 from litestar import Request, Response, post
 
+from personalize.api.openapi_docs import error_responses
+from personalize.domain import events as ev
 from personalize.domain.events import EVENT_TYPES
 from personalize.metrics import EVENTS
 from personalize.service.ingest import BatchResult, decode_batch
 from personalize.service.runtime import Runtime
+
+
+class EventBatch(msgspec.Struct, kw_only=True):
+    """The body of POST /v1/events, for the OpenAPI document (a bare array is read too);
+    the handler decodes it itself so that each event gets its own answer."""
+
+    events: list[ev.Event]
 
 
 @post(
@@ -22,7 +32,8 @@ from personalize.service.runtime import Runtime
         "twice) or rejected (index, field, reason: nothing changed). 202 when at least one event is "
         "accepted or a duplicate; 422 when every event is rejected; 400 malformed JSON; 413 too large."
     ),
-    request_body=None,
+    response_description="At least one event accepted or a duplicate; per-event results, in Redis already",
+    responses=error_responses(400, 413, 422, 503),
 )
 async def ingest_events(request: Request[Any, Any, Any]) -> Response[BatchResult]:
     runtime: Runtime = request.app.state.runtime
