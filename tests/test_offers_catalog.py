@@ -15,6 +15,7 @@ from personalize.offers.catalog import (
     offer_to_json,
     parse_catalog,
     parse_offer,
+    replacement_catalog,
 )
 from personalize.offers.model import Offer
 from personalize.offers.synthetic import make_catalog
@@ -152,6 +153,35 @@ def test_top_level_errors() -> None:
     with pytest.raises(CatalogError, match="contact_defaults: field max_offers_per_day"):
         parse_catalog("contact_defaults: {max_offers_per_day: -1}\noffers: []")
     assert len(parse_catalog("[]")) == 0
+    assert len(parse_catalog("offers: []")) == 0
+    with pytest.raises(CatalogError, match="'offers' is missing"):
+        parse_catalog("contact_defaults: {max_offers_per_day: 1}")
+    with pytest.raises(CatalogError, match="'offers' must be a list"):
+        parse_catalog("offers:")
+
+
+def test_a_replacement_catalog_is_empty_only_when_asked_for_by_name() -> None:
+    with pytest.raises(CatalogError, match="empty list would remove every offer"):
+        replacement_catalog([])
+    with pytest.raises(CatalogError, match="'offers' is missing"):
+        replacement_catalog({})
+    assert len(replacement_catalog({"offers": []})) == 0
+    assert len(replacement_catalog([{"id": "m", "name": "M", "kind": "message"}])) == 1
+
+
+def test_an_offer_expires_expires_in_hours_after_the_decision_within_its_validity() -> None:
+    now = 1_795_000_000.0
+    doc = {
+        "offers": [
+            {"id": "day", "name": "D", "kind": "message"},
+            {"id": "short", "name": "S", "kind": "message", "expires_in_hours": 0.5},
+            {"id": "ending", "name": "E", "kind": "message", "valid_until": now + 600},
+        ]
+    }
+    offers = parse_catalog(json.dumps(doc), "json").offers
+    assert offers["day"].expires_at(now) == now + 24 * 3600  # the default
+    assert offers["short"].expires_at(now) == now + 1800
+    assert offers["ending"].expires_at(now) == now + 600  # never after valid_until
 
 
 def test_parse_offer_for_the_admin_api() -> None:

@@ -9,6 +9,7 @@ from litestar import Request, get, put
 from litestar.params import FromPath, JSONBody
 
 from personalize.api.errors import ApiError
+from personalize.api.ids import validated_id
 from personalize.domain.items import ItemBatch
 from personalize.service.runtime import Runtime
 from personalize.store.client import with_deadline
@@ -19,7 +20,11 @@ class UpsertResult(msgspec.Struct, kw_only=True):
     catalog_size: int
 
 
-@put("/v1/items", summary="Upsert catalog items (at most 1,000 per call)")
+@put(
+    "/v1/items",
+    summary="Upsert catalog items (at most 1,000 per call)",
+    description="Omitted fields keep the stored value (in_stock included); a new item is in stock.",
+)
 async def put_items(request: Request[Any, Any, Any], data: JSONBody[ItemBatch]) -> UpsertResult:
     runtime: Runtime = request.app.state.runtime
     deadline = runtime.settings.redis_timeout_ms
@@ -31,9 +36,10 @@ async def put_items(request: Request[Any, Any, Any], data: JSONBody[ItemBatch]) 
 @get("/v1/items/{item_id:str}", summary="One catalog item")
 async def get_item(request: Request[Any, Any, Any], item_id: FromPath[str]) -> dict[str, Any]:
     runtime: Runtime = request.app.state.runtime
-    item = await with_deadline(runtime.catalog.get(item_id[:128]), runtime.settings.redis_timeout_ms)
+    item_id = validated_id(item_id, "item_id")
+    item = await with_deadline(runtime.catalog.get(item_id), runtime.settings.redis_timeout_ms)
     if item is None:
-        raise ApiError(404, "not_found", f"no item {item_id[:128]!r}")
+        raise ApiError(404, "not_found", f"no item {item_id!r}")
     out: dict[str, Any] = {"id": item_id, **item}
     out["in_stock"] = item.get("in_stock", "1") == "1"
     if "price" in item:

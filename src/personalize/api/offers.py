@@ -9,7 +9,7 @@ from litestar import Request, delete, get, put
 from litestar.params import FromPath
 
 from personalize.api.errors import ApiError
-from personalize.offers.catalog import Catalog, CatalogError, catalog_from_document, parse_offer
+from personalize.offers.catalog import Catalog, CatalogError, parse_offer, replacement_catalog
 from personalize.service.runtime import Runtime
 from personalize.store.client import with_deadline
 
@@ -57,12 +57,20 @@ async def put_offer(request: Request[Any, Any, Any], offer_id: FromPath[str]) ->
     return offer  # type: ignore[no-any-return]
 
 
-@put("/v1/offers", summary="Replace the whole catalog (same document as the catalog file)")
+@put(
+    "/v1/offers",
+    summary="Replace the whole catalog (same document as the catalog file)",
+    description=(
+        'The body is {"offers": [...], "contact_defaults": {...}, "no_offer_priority": 1.0} or a '
+        'non-empty list of offers. {"offers": []} removes every offer (clears the catalog); '
+        "a body without 'offers' ({}) or a bare [] is refused with a 400."
+    ),
+)
 async def replace_offers(request: Request[Any, Any, Any]) -> dict[str, Any]:
     runtime: Runtime = request.app.state.runtime
     try:
         doc = msgspec.json.decode(await request.body())
-        catalog = catalog_from_document(doc)
+        catalog = replacement_catalog(doc)
     except msgspec.DecodeError as exc:
         raise ApiError(400, "bad_request", f"malformed JSON ({exc})", "body") from exc
     except CatalogError as exc:

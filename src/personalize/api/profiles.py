@@ -10,7 +10,7 @@ from litestar.params import FromPath, FromQuery, JSONBody, QueryParameter
 from msgspec import Meta
 
 from personalize.api.errors import ApiError
-from personalize.domain.events import Id
+from personalize.api.ids import validated_id
 from personalize.domain.facts import session_with_totals
 from personalize.domain.profile import ProfileView, build_profile, cart_view
 from personalize.domain.state_ops import parse_item_entry
@@ -50,13 +50,6 @@ class SessionView(msgspec.Struct, kw_only=True):
     cart: Any
 
 
-def _validated_id(value: str, name: str) -> str:
-    try:
-        return msgspec.convert(value, Id)
-    except msgspec.ValidationError as exc:
-        raise ApiError(400, "validation_error", f"{name}: {exc}", name) from exc
-
-
 def _trait_str(v: str | float | bool) -> str:
     if isinstance(v, bool):
         return "true" if v else "false"
@@ -70,7 +63,7 @@ async def get_profile(
     anonymous: Annotated[bool, QueryParameter(description="Treat the id as an anonymous visitor id")] = False,
 ) -> ProfileView:
     runtime: Runtime = request.app.state.runtime
-    ident = _validated_id(user_id, "user_id")
+    ident = validated_id(user_id, "user_id")
     cid = customer_id(None, ident) if anonymous else customer_id(ident, None)
     state = await with_deadline(runtime.profiles.customer(cid), runtime.settings.redis_timeout_ms)
     if not state.profile:
@@ -81,7 +74,7 @@ async def get_profile(
 @patch("/v1/profiles/{user_id:str}/traits", summary="Progressive profiling: set or remove traits")
 async def patch_traits(request: Request[Any, Any, Any], user_id: FromPath[str], data: JSONBody[TraitsPatch]) -> ProfileView:
     runtime: Runtime = request.app.state.runtime
-    cid = customer_id(_validated_id(user_id, "user_id"), None)
+    cid = customer_id(validated_id(user_id, "user_id"), None)
     now = runtime.clock.now()
     deadline = runtime.settings.redis_timeout_ms
     if data.traits:
@@ -100,12 +93,12 @@ async def get_session(
     anonymous_id: FromQuery[str | None] = None,
 ) -> SessionView:
     runtime: Runtime = request.app.state.runtime
-    sid = _validated_id(session_id, "session_id")
+    sid = validated_id(session_id, "session_id")
     if not user_id and not anonymous_id:
         raise ApiError(400, "validation_error", "user_id or anonymous_id query parameter is required", "user_id")
     cid = customer_id(
-        _validated_id(user_id, "user_id") if user_id else None,
-        _validated_id(anonymous_id, "anonymous_id") if anonymous_id else None,
+        validated_id(user_id, "user_id") if user_id else None,
+        validated_id(anonymous_id, "anonymous_id") if anonymous_id else None,
     )
     deadline = runtime.settings.redis_timeout_ms
     session = await with_deadline(runtime.profiles.session(cid, sid, runtime.clock.now()), deadline)

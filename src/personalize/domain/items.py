@@ -14,11 +14,15 @@ AttrValue = Annotated[str, Meta(max_length=512)] | float | bool
 
 
 class Item(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
+    """One item of an upsert: omitted (or null) fields keep what is stored for the item."""
+
     id: Id
     title: Annotated[str, Meta(max_length=512)] | None = None
     category: ShortText | None = None
     price: Money | None = None
-    in_stock: bool = True
+    # None keeps the stored stock flag (a partial update must not restock an item);
+    # an item seen for the first time is in stock.
+    in_stock: bool | None = None
     attributes: Annotated[dict[AttrKey, AttrValue], Meta(max_length=100)] = {}
 
 

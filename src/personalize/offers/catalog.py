@@ -77,6 +77,12 @@ class CompiledOffer:
     def id(self) -> str:
         return self.offer.id
 
+    def expires_at(self, now: float) -> float:
+        """When the storefront should stop showing this offer if it is granted at ``now``:
+        ``expires_in_hours`` later, but never after the offer's ``valid_until``."""
+        expiry = now + self.offer.expires_in_hours * 3600.0
+        return expiry if self.valid_until is None else min(expiry, self.valid_until)
+
 
 @dataclass(frozen=True, slots=True)
 class Catalog:
@@ -276,7 +282,11 @@ def catalog_from_document(document: object) -> Catalog:
     no_offer = document.get("no_offer_priority", 1.0)
     if not isinstance(no_offer, (int, float)) or isinstance(no_offer, bool) or no_offer < 0:
         problems.append(f"catalog: no_offer_priority must be a number >= 0, got {no_offer!r}")
-    raw_offers = document.get("offers") or []
+    # A document without its offers is a mistake, not an empty catalog: loaded or PUT, it
+    # would silently remove every offer. An empty catalog is asked for as "offers: []".
+    if "offers" not in document:
+        raise CatalogError(["catalog: 'offers' is missing (use 'offers: []' for an empty catalog)"])
+    raw_offers = document["offers"]
     if not isinstance(raw_offers, list):
         raise CatalogError(["catalog: 'offers' must be a list"])
     compiled: dict[str, CompiledOffer] = {}
@@ -292,6 +302,19 @@ def catalog_from_document(document: object) -> Catalog:
     if problems:
         raise CatalogError(problems)
     return _make_catalog(compiled, defaults, float(no_offer))
+
+
+def replacement_catalog(document: object) -> Catalog:
+    """The catalog that replaces the live one (PUT /v1/offers), from a decoded JSON body.
+
+    Like ``catalog_from_document``, except that a bare empty list is refused: one stray
+    ``[]`` would stop every offer, so clearing the catalog takes ``{"offers": []}``.
+    """
+    if isinstance(document, list) and not document:
+        raise CatalogError(
+            ['catalog: an empty list would remove every offer; send {"offers": []} to clear it']
+        )
+    return catalog_from_document(document)
 
 
 def parse_catalog(text: str, fmt: str = "yaml") -> Catalog:

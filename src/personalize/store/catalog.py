@@ -36,7 +36,9 @@ class CatalogStore:
         k = self._keys
         pipe = self._client.pipeline(transaction=True)
         for item in items:
-            mapping: dict[str, str] = {"in_stock": "1" if item.in_stock else "0"}
+            mapping: dict[str, str] = {}
+            if item.in_stock is not None:
+                mapping["in_stock"] = "1" if item.in_stock else "0"
             if item.title is not None:
                 mapping["title"] = item.title
             if item.category is not None:
@@ -46,8 +48,13 @@ class CatalogStore:
                 mapping["price"] = repr(item.price)
             if item.attributes:
                 mapping["attributes"] = _json.encode(item.attributes).decode()
-            pipe.hset(k.item(item.id), mapping=mapping)  # type: ignore[arg-type]
-            if item.in_stock:
+            if mapping:
+                pipe.hset(k.item(item.id), mapping=mapping)  # type: ignore[arg-type]
+            if item.in_stock is None:
+                # Stock not given: a new item starts in stock; a known one keeps its flag,
+                # and the out-of-stock set (which always agrees with it) is left alone.
+                pipe.hsetnx(k.item(item.id), "in_stock", "1")
+            elif item.in_stock:
                 pipe.srem(k.out_of_stock, item.id)
             else:
                 pipe.sadd(k.out_of_stock, item.id)
