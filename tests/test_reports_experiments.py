@@ -15,9 +15,12 @@ from personalize.reports.experiments import (
     Experiment,
     InvalidExperiment,
     Variant,
+    arms_problem,
     assign,
     assignment_unit,
+    check_model_versions,
     decode_experiment,
+    decode_stored,
     experiment_results,
     holdout_uplift,
     load_experiments_file,
@@ -89,6 +92,86 @@ def test_zero_weight_variant_gets_nobody() -> None:
 def test_invalid_definitions_are_rejected(raw: bytes) -> None:
     with pytest.raises(InvalidExperiment):
         decode_experiment(raw)
+
+
+def _with_arm(**variant: object) -> bytes:
+    return msgspec.json.encode({"id": "x", "variants": [{"name": "a"}, {"name": "b", **variant}]})
+
+
+@pytest.mark.parametrize(
+    ("variant", "field", "reason"),
+    [
+        ({"parameters": {"epsilon": "x"}}, "variants[1].parameters.epsilon", "number in [0, 1]"),
+        ({"parameters": {"epsilon": 5}}, "variants[1].parameters.epsilon", "number in [0, 1]"),
+        ({"parameters": {"epsilon": True}}, "variants[1].parameters.epsilon", "number in [0, 1]"),
+        (
+            {"parameters": {"max_per_category": "many"}},
+            "variants[1].parameters.max_per_category",
+            "integer in [1, 100]",
+        ),
+        (
+            {"parameters": {"max_per_category": 0}},
+            "variants[1].parameters.max_per_category",
+            "integer in [1, 100]",
+        ),
+        (
+            {"parameters": {"max_per_category": 2.5}},
+            "variants[1].parameters.max_per_category",
+            "integer in [1, 100]",
+        ),
+        ({"parameters": {"offers": "no"}}, "variants[1].parameters.offers", "true or false"),
+        ({"parameters": {"allow_seen": 0}}, "variants[1].parameters.allow_seen", "true or false"),
+        (
+            {"parameters": {"prior": 2}},
+            "variants[1].parameters.prior",
+            "known: allow_seen, epsilon, max_per_category, offers",
+        ),
+        ({"model_version": "../elsewhere"}, "variants[1].model_version", "not starting with '.'"),
+        ({"weight": "1"}, "variants[1].weight", "Expected `float`"),
+        ({"colour": 1}, "variants[1].colour", "unknown field"),
+    ],
+)
+def test_arms_are_refused_with_the_field_and_reason(
+    variant: dict[str, object], field: str, reason: str
+) -> None:
+    with pytest.raises(InvalidExperiment) as caught:
+        decode_experiment(_with_arm(**variant))
+    assert caught.value.field == field and reason in str(caught.value), str(caught.value)
+
+
+def test_arms_decide_can_apply_are_accepted() -> None:
+    params = {"epsilon": 0.2, "offers": False, "max_per_category": 3, "allow_seen": False}
+    exp = decode_experiment(_with_arm(parameters=params, model_version="2026-11-18.als"))
+    assert exp.variants[1].parameters == params and arms_problem(exp) is None
+
+
+@pytest.mark.parametrize("at", [-5, 1e308, 1.795e12])  # before 1970, overflow, milliseconds
+def test_start_and_end_must_be_unix_seconds(at: float) -> None:
+    with pytest.raises(InvalidExperiment) as caught:
+        decode_experiment(
+            msgspec.json.encode(
+                {"id": "x", "start": at, "variants": [{"name": "a"}, {"name": "b"}]}
+            )
+        )
+    assert caught.value.field == "start"
+
+
+def test_a_stored_definition_with_arms_decide_cannot_apply_is_read_with_the_reason() -> None:
+    # stored before arms were validated: results still read it; decide must not run it
+    exp = decode_stored(_with_arm(parameters={"epsilon": "x"}))
+    assert (
+        arms_problem(exp) == "variants[1].parameters.epsilon: must be a number in [0, 1], got 'x'"
+    )
+
+
+def test_model_versions_must_be_known_and_not_refused() -> None:
+    exp = decode_experiment(_with_arm(model_version="v2"))
+    check_model_versions(exp, {"v1", "v2"})
+    with pytest.raises(InvalidExperiment, match=r"no model 'v2'; known: v1") as caught:
+        check_model_versions(exp, {"v1"})
+    assert caught.value.field == "variants[1].model_version"
+    with pytest.raises(InvalidExperiment, match="was refused: checksum mismatch"):
+        check_model_versions(exp, {"v1", "v2"}, {"v2": "checksum mismatch"})
 
 
 def test_wilson_and_newcombe_known_values() -> None:
@@ -174,10 +257,10 @@ def test_experiments_from_yaml_and_json(tmp_path: Path) -> None:
         "    salt: s1\n"
         "    variants:\n"
         "      - {name: current, weight: 0.9, policy: nbo-1, control: true}\n"
-        "      - {name: thompson, weight: 0.1, policy: nbo-ts, parameters: {prior: 2}}\n"
+        "      - {name: thompson, weight: 0.1, policy: nbo-ts, parameters: {epsilon: 0.2}}\n"
     )
     (exp,) = load_experiments_file(y)
-    assert exp.control.name == "current" and exp.variants[1].parameters == {"prior": 2}
+    assert exp.control.name == "current" and exp.variants[1].parameters == {"epsilon": 0.2}
     j = tmp_path / "exps.json"
     j.write_text(
         '[{"id": "a", "variants": [{"name": "x"}, {"name": "y"}]}, {"id": "a", "variants": []}]'

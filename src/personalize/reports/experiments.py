@@ -21,7 +21,7 @@ import json
 import math
 import re
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -35,6 +35,11 @@ from personalize.reports.identity import IdentityMap
 from personalize.reports.records import LoggedEvent
 
 _ID = re.compile(r"^[A-Za-z0-9_.:-]{1,64}$")
+# A model version names a directory under the models directory: no "." or ".." there.
+_VERSION = re.compile(r"^[A-Za-z0-9_:-][A-Za-z0-9_.:-]{0,63}$")
+# Unix seconds up to the end of year 9999: a start/end past it is a unit mistake (ms), and
+# the stream bounds results derive from it must stay valid stream ids.
+_MAX_TIME = 253_402_300_800.0
 
 
 class Variant(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
@@ -71,40 +76,165 @@ class Experiment(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
 
 
 class InvalidExperiment(ValueError):
-    pass
+    """Why a definition is refused; ``field`` names the offending field when there is one."""
+
+    def __init__(self, reason: str, field: str | None = None) -> None:
+        super().__init__(f"{field}: {reason}" if field else reason)
+        self.reason, self.field = reason, field
+
+
+ParameterCheck = Callable[[Any], str | None]  # None: the value is usable, else the reason
+
+
+def _shown(value: Any) -> str:
+    return repr(value)[:60]
+
+
+def _epsilon(value: Any) -> str | None:
+    if _is_number(value) and 0.0 <= value <= 1.0:
+        return None
+    return f"must be a number in [0, 1], got {_shown(value)}"
+
+
+def _max_per_category(value: Any) -> str | None:
+    if isinstance(value, int) and not isinstance(value, bool) and 1 <= value <= 100:
+        return None
+    return f"must be an integer in [1, 100], got {_shown(value)}"
+
+
+def _boolean(value: Any) -> str | None:
+    # Strict: decide applies bool(value), which would read "no" or 0.0 as a choice.
+    return None if isinstance(value, bool) else f"must be true or false, got {_shown(value)}"
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
+
+
+# What an arm may change: exactly what DecideService._apply_variant reads, with the types
+# and ranges it needs. A value it cannot use would fail every decide in that arm, and a
+# name it does not read would be silently ignored, so both are refused when stored.
+PARAMETERS: dict[str, ParameterCheck] = {
+    "epsilon": _epsilon,
+    "offers": _boolean,
+    "max_per_category": _max_per_category,
+    "allow_seen": _boolean,
+}
 
 
 def validate(exp: Experiment) -> Experiment:
     """Raise InvalidExperiment with a readable reason; returns the experiment unchanged."""
-    if not _ID.match(exp.id):
-        raise InvalidExperiment("id must be 1-64 characters of letters, digits, _ . : -")
-    if len(exp.variants) < 2:
-        raise InvalidExperiment("an experiment needs at least two variants")
-    names = [v.name for v in exp.variants]
-    if len(set(names)) != len(names):
-        raise InvalidExperiment("variant names must be unique")
-    for v in exp.variants:
-        if not _ID.match(v.name):
-            raise InvalidExperiment(
-                f"variant name {v.name!r} must be 1-64 characters of letters, digits, _ . : -"
-            )
-        if not (math.isfinite(v.weight) and v.weight >= 0):
-            raise InvalidExperiment(f"variant {v.name!r}: weight must be a finite number >= 0")
-    if sum(v.weight for v in exp.variants) <= 0:
-        raise InvalidExperiment("at least one variant needs a positive weight")
-    if sum(1 for v in exp.variants if v.control) > 1:
-        raise InvalidExperiment("at most one variant can be the control")
-    if exp.start is not None and exp.end is not None and exp.end <= exp.start:
-        raise InvalidExperiment("end must be after start")
+    check_definition(exp)
+    check_arms(exp)
     return exp
 
 
-def decode_experiment(raw: bytes | str) -> Experiment:
+def check_definition(exp: Experiment) -> None:
+    """Ids, weights, control and dates: what results need to read a stored definition."""
+    if not _ID.match(exp.id):
+        raise InvalidExperiment("must be 1-64 characters of letters, digits, _ . : -", "id")
+    if len(exp.variants) < 2:
+        raise InvalidExperiment("an experiment needs at least two variants", "variants")
+    names = [v.name for v in exp.variants]
+    if len(set(names)) != len(names):
+        raise InvalidExperiment("variant names must be unique", "variants")
+    for i, v in enumerate(exp.variants):
+        if not _ID.match(v.name):
+            raise InvalidExperiment(
+                f"{v.name[:64]!r} must be 1-64 characters of letters, digits, _ . : -",
+                f"variants[{i}].name",
+            )
+        if not (math.isfinite(v.weight) and v.weight >= 0):
+            raise InvalidExperiment("must be a finite number >= 0", f"variants[{i}].weight")
+    if sum(v.weight for v in exp.variants) <= 0:
+        raise InvalidExperiment("at least one variant needs a positive weight", "variants")
+    if sum(1 for v in exp.variants if v.control) > 1:
+        raise InvalidExperiment("at most one variant can be the control", "variants")
+    for name, at in (("start", exp.start), ("end", exp.end)):
+        if at is not None and not (math.isfinite(at) and 0 <= at < _MAX_TIME):
+            raise InvalidExperiment(
+                f"must be unix seconds in [0, {_MAX_TIME:.0f}), got {at!r}", name
+            )
+    if exp.start is not None and exp.end is not None and exp.end <= exp.start:
+        raise InvalidExperiment("must be after start", "end")
+
+
+def check_arms(exp: Experiment) -> None:
+    """What decide applies per arm: known parameters with usable values, a model version
+    that can name an artifact directory (its existence is check_model_versions')."""
+    known = ", ".join(sorted(PARAMETERS))
+    for i, v in enumerate(exp.variants):
+        if v.model_version is not None and not _VERSION.match(v.model_version):
+            raise InvalidExperiment(
+                "must be 1-64 characters of letters, digits, _ . : - not starting with '.'",
+                f"variants[{i}].model_version",
+            )
+        for name, value in v.parameters.items():
+            field = f"variants[{i}].parameters.{name[:64]}"
+            check = PARAMETERS.get(name)
+            if check is None:
+                raise InvalidExperiment(f"unknown parameter; known: {known}", field)
+            reason = check(value)
+            if reason is not None:
+                raise InvalidExperiment(reason, field)
+
+
+def arms_problem(exp: Experiment) -> str | None:
+    """Why decide cannot run a stored definition (stored before check_arms existed), or None."""
     try:
-        exp = msgspec.json.decode(raw, type=Experiment)
+        check_arms(exp)
+    except InvalidExperiment as exc:
+        return str(exc)
+    return None
+
+
+def check_model_versions(
+    exp: Experiment, known: Collection[str], refused: Mapping[str, str] | None = None
+) -> None:
+    """Every arm's model version is one the workers can load (``known``), not one they refused."""
+    refused = refused or {}
+    for i, v in enumerate(exp.variants):
+        version = v.model_version
+        if version is None:
+            continue
+        field = f"variants[{i}].model_version"
+        if version in refused:
+            raise InvalidExperiment(
+                f"model {version!r} was refused: {refused[version][:200]}", field
+            )
+        if version not in known:
+            listed = ", ".join(sorted(known)[:20]) or "(none)"
+            raise InvalidExperiment(f"no model {version!r}; known: {listed}", field)
+
+
+_AT = re.compile(r" - at `\$\.?(?P<at>[^`]*)`$")
+_NAMED = re.compile(r"^Object (?:contains unknown|missing required) field `(?P<f>[^`]+)`")
+
+
+def _field_of(message: str) -> str | None:
+    """The field msgspec's message points at: its path, plus the field it names there."""
+    at, named = _AT.search(message), _NAMED.match(message)
+    parts = [at.group("at") if at else "", named.group("f") if named else ""]
+    return ".".join(p for p in parts if p) or None
+
+
+def decode_experiment(raw: bytes | str) -> Experiment:
+    """Decode and fully validate (what PUT and files go through)."""
+    return validate(_decode(raw))
+
+
+def decode_stored(raw: bytes | str) -> Experiment:
+    """Decode a stored definition: results need only check_definition (see arms_problem)."""
+    exp = _decode(raw)
+    check_definition(exp)
+    return exp
+
+
+def _decode(raw: bytes | str) -> Experiment:
+    try:
+        return msgspec.json.decode(raw, type=Experiment)
     except msgspec.ValidationError as exc:
-        raise InvalidExperiment(str(exc)) from exc
-    return validate(exp)
+        raise InvalidExperiment(str(exc), _field_of(str(exc))) from exc
 
 
 def encode_experiment(exp: Experiment) -> bytes:
