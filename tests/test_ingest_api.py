@@ -174,6 +174,18 @@ async def test_a_non_object_in_the_array_is_rejected_alone(redis_url: str, redis
         assert r.status_code == 422
 
 
+async def test_lead_form_trait_names_follow_the_traits_route_rule(redis_url: str, redis_sync: redis.Redis) -> None:
+    """A trait the PATCH route could never remove is not stored in the first place."""
+    async with api_client(redis_url) as api:
+        bad = event("lead_form", user_id="lf1", traits={"bad key!": "x"})
+        r = await api.post("/v1/events", json={"events": [bad]})
+        assert r.status_code == 422 and r.json()["results"][0]["field"].startswith("traits"), r.text
+        good = event("lead_form", user_id="lf1", traits={"shoe_size": 39, "newsletter.topic": "running"})
+        assert (await api.post("/v1/events", json={"events": [good]})).json()["accepted"] == 1
+        r = await api.patch("/v1/profiles/lf1/traits", json={"remove": ["newsletter.topic"]})
+        assert r.status_code == 200 and r.json()["traits"] == {"shoe_size": "39"}
+
+
 @pytest.mark.parametrize("path", ["/v1/events", "/v1/decide", "/v1/items"])
 async def test_deeply_nested_json_is_a_400(redis_url: str, redis_sync: redis.Redis, path: str) -> None:
     async with api_client(redis_url) as api:
@@ -263,6 +275,7 @@ BAD_EVENTS = [
     ("unknown field", {"colour": "red"}, "colour"),
     ("brace in id", {"anonymous_id": "a{b}"}, "anonymous_id"),
     ("control character in id", {"anonymous_id": "v\u0007x"}, "anonymous_id"),
+    ("slash in a customer id", {"anonymous_id": "shop/1"}, "anonymous_id"),
     ("long string", {"category": "x" * 300}, "category"),
 ]
 

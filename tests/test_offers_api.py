@@ -6,7 +6,6 @@ import asyncio
 import json
 from typing import Any
 
-import pytest
 import redis
 
 from tests.helpers import NOW, api_client, event, stream_entries
@@ -246,11 +245,6 @@ async def test_replacing_the_catalog_with_nothing_takes_the_explicit_form(
         assert (await api.get("/v1/offers")).json()["offers"] == []
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="service/decide.py sets OfferOut.expires_at from valid_until; it must call "
-    "decision.offer.expires_at(now) (remove this marker with that change)",
-)
 async def test_the_offer_expires_expires_in_hours_after_the_decision(
     redis_url: str, redis_sync: redis.Redis
 ) -> None:

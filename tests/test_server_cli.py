@@ -125,3 +125,10 @@ def test_import_items_and_profiles_with_rejected_rows(server: tuple[str, Path], 
     profile = httpx.get(f"{base}/v1/profiles/{uid}").json()
     assert profile["traits"] == {"email": "Ann@Example.com", "first_name": "Ann", "city": "Lyon"}  # kept for the email channel; the id is hashed
     assert profile["consent"]["marketing"] is True
+
+
+def test_crm_column_headers_become_trait_names() -> None:
+    from personalize.cli.imports import trait_name
+
+    assert [trait_name(c) for c in ("First Name", " E-Mail Opt.In ", "Größe", "x" * 80)] == [
+        "first_name", "e-mail_opt.in", "gr_e", "x" * 64]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import hashlib
+import re
 import time
 from pathlib import Path
 from typing import Any
@@ -58,6 +59,13 @@ def item_from_row(row: dict[str, str]) -> dict[str, Any]:
     return item
 
 
+def trait_name(column: str) -> str:
+    """A CRM column header as a trait name (the API's rule: letters, digits, _ . -):
+    "First Name" -> "first_name"."""
+    name = re.sub(r"[^a-z0-9_.-]+", "_", column.strip().lower()).strip("_")
+    return name[:64]
+
+
 def profile_events(row: dict[str, str], row_no: int, file_tag: str, now: float) -> list[dict[str, Any]]:
     """A lead/contact row -> a lead_form event with its traits (+ a consent event if given).
 
@@ -80,7 +88,9 @@ def profile_events(row: dict[str, str], row_no: int, file_tag: str, now: float) 
             elif v.lower() in FALSE:
                 withdrawn.append(purpose)
             continue
-        traits[k[:64]] = v
+        name = trait_name(k)
+        if name:
+            traits[name] = v
     events = [{"type": "lead_form", "event_id": f"import-{file_tag}-{row_no}", **base, "form_id": "import", "traits": dict(list(traits.items())[:50])}]
     if granted or withdrawn:
         events.append({"type": "consent", "event_id": f"import-{file_tag}-{row_no}-consent", **base, "granted": granted, "withdrawn": withdrawn})

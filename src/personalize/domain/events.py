@@ -14,6 +14,11 @@ from msgspec import Meta
 # Identifiers: printable, no braces (they would break Redis Cluster hash tags), no spaces.
 # No whitespace, braces (Redis Cluster hash tags) or control characters.
 Id = Annotated[str, Meta(min_length=1, max_length=128, pattern=r"^[^\s{}\x00-\x1f\x7f]+$")]
+# Ids of customers and sessions also name a URL path segment (GET /v1/profiles/{user_id},
+# /v1/sessions/{session_id}): no "/", which a router cannot tell from a path separator.
+CustomerId = Annotated[str, Meta(min_length=1, max_length=128, pattern=r"^[^\s{}/\x00-\x1f\x7f]+$")]
+# Trait names: the same rule for lead forms, imports and PATCH /v1/profiles/{id}/traits.
+TraitName = Annotated[str, Meta(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.-]+$")]
 ShortText = Annotated[str, Meta(max_length=256)]
 Url = Annotated[str, Meta(max_length=2048)]
 Money = Annotated[float, Meta(ge=0, le=10_000_000)]
@@ -42,9 +47,9 @@ class Context(msgspec.Struct, kw_only=True, forbid_unknown_fields=True, omit_def
 class BaseEvent(msgspec.Struct, kw_only=True, forbid_unknown_fields=True, tag_field="type", omit_defaults=True):
     event_id: Id
     timestamp: Timestamp
-    user_id: Id | None = None
-    anonymous_id: Id | None = None
-    session_id: Id | None = None
+    user_id: CustomerId | None = None
+    anonymous_id: CustomerId | None = None
+    session_id: CustomerId | None = None
     context: Context | None = None
 
 
@@ -145,12 +150,12 @@ class RecommendationClick(BaseEvent, kw_only=True, tag="recommendation_click"):
 
 class LeadForm(BaseEvent, kw_only=True, tag="lead_form"):
     form_id: Id | None = None
-    traits: Annotated[dict[Annotated[str, Meta(max_length=64)], ShortText | int | float | bool], Meta(max_length=50)] = {}
+    traits: Annotated[dict[TraitName, ShortText | int | float | bool], Meta(max_length=50)] = {}
 
 
 class Identify(BaseEvent, kw_only=True, tag="identify"):
-    user_id: Id
-    anonymous_id: Id
+    user_id: CustomerId
+    anonymous_id: CustomerId
 
 
 class Consent(BaseEvent, kw_only=True, tag="consent"):

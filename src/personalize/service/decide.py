@@ -39,7 +39,7 @@ from personalize.domain.decisions import (
     OfferCandidate,
     RecommendedItem,
 )
-from personalize.domain.events import Channel, Id, PageType, ShortText
+from personalize.domain.events import Channel, CustomerId, Id, PageType, ShortText
 from personalize.domain.facts import build_facts, session_with_totals
 from personalize.domain.profile import ProfileView, build_profile, cart_item_ids, consent_given
 from personalize.domain.state_ops import parse_item_entry
@@ -83,9 +83,9 @@ class PageContext(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
 
 
 class DecideRequest(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
-    user_id: Id | None = None
-    anonymous_id: Id | None = None
-    session_id: Id | None = None
+    user_id: CustomerId | None = None
+    anonymous_id: CustomerId | None = None
+    session_id: CustomerId | None = None
     page: PageContext = msgspec.field(default_factory=PageContext)
     count: Annotated[int, Meta(ge=1, le=100)] = 10
     category: ShortText | None = None  # only recommend items of this category
@@ -445,7 +445,7 @@ class DecideService:
         o = decision.offer.offer
         return OfferOut(
             offer_id=o.id, kind=o.kind, name=o.name, value=float(o.value),
-            expires_at=decision.offer.valid_until, explanation=decision.explanation,
+            expires_at=decision.offer.expires_at(now), explanation=decision.explanation,
             probability=round(decision.probability, 6), explored=decision.explored,
         )
 

@@ -59,7 +59,8 @@ class BadBatch(Exception):
         self.field, self.reason = field, reason
 
 
-_PATH = re.compile(r" - at `\$(?P<path>[^`]*)`$")
+# "... - at `$.lines[0].price`", or for a mapping's key "... - at `key` in `$.traits`"
+_PATH = re.compile(r" - at (?:`key` in )?`\$(?P<path>[^`]*)`$")
 
 
 def _split_validation_error(message: str) -> tuple[str, str]:
