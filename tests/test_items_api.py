@@ -68,3 +68,13 @@ async def test_ids_in_profile_and_session_paths_are_not_truncated(redis_url: str
             assert r.status_code == 400 and r.json()["field"] == field, (path, r.text)
         r = await api.patch(f"/v1/profiles/{too_long}/traits", json={"traits": {"size": 39}})
         assert r.status_code == 400 and r.json()["field"] == "user_id", r.text
+
+
+async def test_an_item_id_with_a_slash_reads_back(redis_url: str, redis_sync: redis.Redis) -> None:
+    async with api_client(redis_url) as api:
+        r = await api.put("/v1/items", json={"items": [{"id": "AB/123", "title": "sku with a slash"}]})
+        assert r.status_code == 200, r.text
+        for path in ("/v1/items/AB/123", "/v1/items/AB%2F123"):
+            r = await api.get(path)
+            assert r.status_code == 200 and r.json()["id"] == "AB/123" and r.json()["title"] == "sku with a slash", r.text
+        assert (await api.get("/v1/items/AB")).status_code == 404

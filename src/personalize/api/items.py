@@ -33,10 +33,11 @@ async def put_items(request: Request[Any, Any, Any], data: JSONBody[ItemBatch]) 
     return UpsertResult(upserted=n, catalog_size=await with_deadline(runtime.catalog.count(), deadline))
 
 
-@get("/v1/items/{item_id:str}", summary="One catalog item")
+# A path parameter: item ids may hold "/" (SKUs like "AB/123"), sent as /v1/items/AB/123 or AB%2F123.
+@get("/v1/items/{item_id:path}", summary="One catalog item")
 async def get_item(request: Request[Any, Any, Any], item_id: FromPath[str]) -> dict[str, Any]:
     runtime: Runtime = request.app.state.runtime
-    item_id = validated_id(item_id, "item_id")
+    item_id = validated_id(item_id.removeprefix("/"), "item_id")
     item = await with_deadline(runtime.catalog.get(item_id), runtime.settings.redis_timeout_ms)
     if item is None:
         raise ApiError(404, "not_found", f"no item {item_id!r}")
