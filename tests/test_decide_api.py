@@ -183,6 +183,23 @@ async def test_the_cap_reads_past_a_dominant_category(redis_url: str, redis_sync
             assert len(cats) == 5 and cats.count("phones") == cap, got
 
 
+async def test_a_category_the_model_never_saw_is_filled_from_live_popularity(
+    redis_url: str, redis_sync: redis.Redis, model_v1: Path
+) -> None:
+    publish(redis_url, model_v1)
+    async with api_client(redis_url, model_poll_s=0.05, popularity_flush_s=0.05) as api:
+        await wait_for_version(api, "v1")
+        await api.put("/v1/items", json={"items": [{"id": i, "category": "beauty"} for i in ("lipstick", "serum", "mask")]})
+        views = [event("product_view", anonymous_id=f"b{n}", session_id="s", item_id=item, category="beauty")
+                 for n, item in enumerate(["serum"] * 3 + ["lipstick"] * 2 + ["mask"])]
+        await api.post("/v1/events", json={"events": views})
+        await asyncio.sleep(0.3)  # popularity flush and catalog refresh
+        body = (await api.post("/v1/decide", json=decide_body(category="beauty", exclude=["mask"]))).json()
+        assert [i["item_id"] for i in body["items"]] == ["serum", "lipstick"], body
+        assert {i["reason"] for i in body["items"]} == {"popular in category"}
+        assert body["fallback"] == "popularity" and body["model_version"] == "v1"
+
+
 async def test_hot_swap_under_concurrent_requests_loses_none_and_never_mixes(redis_url: str, redis_sync: redis.Redis, tmp_path: Path) -> None:
     v1 = train(tmp_path, "v1", [["a", "b1"], ["a", "c1"], ["a", "d1"]])
     v2 = train(tmp_path, "v2", [["a", "b2"], ["a", "c2"], ["a", "d2"]])

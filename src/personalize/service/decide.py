@@ -291,7 +291,10 @@ class DecideService:
     async def _read(
         self, cid: str, req: DecideRequest, model: RecommenderModel | None, offers: Catalog | None, now: float
     ) -> tuple[DecisionInputs, dict[str, tuple[int, int]]]:
-        popular_n = 0 if model is not None else req.count * 4 + 20
+        # Live popularity: without a model, or for a category filter the model never saw
+        # (items it cannot rank; the page is topped up from the category's live popularity).
+        unranked = model is not None and req.category is not None and req.category not in model.categories
+        popular_n = 0 if model is not None and not unranked else req.count * 4 + 20
         category = req.category or req.page.category
         inputs = await with_deadline(
             self._store.read(cid, req.session_id, now, popular_n=popular_n, category=category),
@@ -329,6 +332,9 @@ class DecideService:
             rankings, fallback = self._rankings(req, model, inputs, personalized, exclude, WIDE_CANDIDATES)
             chosen = _choose_page(rankings, req.count, cap, strict, exclude, oos, category_filter, category_of,
                                   inputs.shown)
+        if model is not None and category_filter is not None and len(chosen) < req.count and inputs.popular_in_category:
+            chosen, fallback = _topped_up(chosen, rankings, inputs.popular_in_category, req.count, exclude, oos,
+                                          category_filter, fallback)
         if len(rankings) == 1:
             ranking = rankings[0]
             item_id, sources = ranking.item_id, ranking.sources
@@ -585,6 +591,24 @@ def _admission(
         return cat
 
     return admit
+
+
+def _topped_up(
+    chosen: list[_Chosen], rankings: list[Ranking], popular: Sequence[str], count: int, exclude: set[str],
+    oos: frozenset[str] | set[str], category: str, fallback: str | None,
+) -> tuple[list[_Chosen], str | None]:
+    """A short page filtered to a category, filled from that category's live popularity (items
+    the model has not learnt yet); ``rankings`` gets the list the added entries point into."""
+    taken = {rankings[r].item_id(j) for _, r, j, _ in chosen}
+    fill = [i for i in popular if i not in taken and i not in exclude and i not in oos][: count - len(chosen)]
+    if not fill:
+        return chosen, fallback
+    n = len(popular)
+    rankings.append(Ranking.of([Candidate(item_id=i, score=round(1.0 - popular.index(i) / n, 6),
+                                          reason="popular in category", source="popularity") for i in fill]))
+    r = len(rankings) - 1
+    added: list[_Chosen] = [(rankings[r].scores[j], r, j, category) for j in range(len(fill))]
+    return chosen + added, fallback or ("popularity" if not chosen else None)
 
 
 def _choose_page(
