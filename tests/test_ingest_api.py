@@ -160,6 +160,16 @@ async def test_two_logins_of_one_visitor_in_a_batch_follow_the_first(redis_url: 
         await api.post("/v1/events", json={"events": [pv("v-two", "i3", session="s-two")]})
         assert (await api.get("/v1/profiles/first")).json()["product_views"] == 3
         assert (await api.get("/v1/profiles/second")).json()["product_views"] == 0
+        # a visitor already linked re-identifies as someone else with a cart add: the add stays
+        # with the first user, where the visitor's next batches go too
+        batch = [event("identify", anonymous_id="v-two", user_id="third", session_id="s-two"),
+                 event("add_to_cart", anonymous_id="v-two", session_id="s-two", item_id="i4", price=2.0)]
+        assert (await api.post("/v1/events", json={"events": batch})).json()["accepted"] == 2
+        later = event("add_to_cart", anonymous_id="v-two", session_id="s-two", item_id="i5", price=2.0)
+        await api.post("/v1/events", json={"events": [later]})
+        first = (await api.get("/v1/profiles/first")).json()
+        assert {line["item_id"] for line in first["cart"]["lines"]} == {"i4", "i5"}
+        assert (await api.get("/v1/profiles/third")).json()["cart_adds"] == 0
 
 
 async def test_a_non_object_in_the_array_is_rejected_alone(redis_url: str, redis_sync: redis.Redis) -> None:

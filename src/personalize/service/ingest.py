@@ -238,7 +238,6 @@ class IngestService:
             pending.append(_Pending(i, event, cid, event_json, fingerprint, origin=cid))
 
         if pending:
-            _route_identified_visitors(pending)
             await self._apply(pending, now, results)
         by_index = {p.index: p.event for p in pending}
         self._popularity.add(
@@ -258,7 +257,8 @@ class IngestService:
         # A script cut off by the deadline still completes in Redis; the client's retry is
         # then answered "duplicate" for what was applied, so nothing is counted twice.
         timeout = self._settings.redis_timeout_ms + len(pending)
-        snapshots = await self._link_identities(pending, now)
+        snapshots, linked_elsewhere = await self._link_identities(pending, now)
+        _route_identified_visitors(pending, linked_elsewhere)
         for p in pending:
             p.ops = ops_for_event(p.event, self._op_settings)
             snap = snapshots.get(p.index)
@@ -283,26 +283,38 @@ class IngestService:
             for batch, outcome in zip(batches, outcomes, strict=True):
                 _record(batch, outcome.results or [], results)
 
-    async def _link_identities(self, pending: list[_Pending], now: float) -> dict[int, VisitorSnapshot]:
+    async def _link_identities(
+        self, pending: list[_Pending], now: float
+    ) -> tuple[dict[int, VisitorSnapshot], dict[str, str]]:
+        """Link the batch's logins: (event index -> the visitor's state to merge, visitor ->
+        the user it was linked to before, for visitors that stay with an earlier user)."""
         identifies = [p for p in pending if isinstance(p.event, ev.Identify)]
         if not identifies:
-            return {}
+            return {}, {}
         links = await with_deadline(
             self._identity.link_many(
                 [(customer_id(None, p.event.anonymous_id), p.customer, p.event.session_id) for p in identifies], now
             ),
             self._settings.redis_timeout_ms + len(identifies),
         )
-        return {p.index: snap for p, snap in zip(identifies, links, strict=True) if snap is not None}
+        snapshots: dict[int, VisitorSnapshot] = {}
+        linked_elsewhere: dict[str, str] = {}
+        for p, link in zip(identifies, links, strict=True):
+            if isinstance(link, str):
+                linked_elsewhere.setdefault(customer_id(None, p.event.anonymous_id), link)
+            else:
+                snapshots[p.index] = link
+        return snapshots, linked_elsewhere
 
 
-def _route_identified_visitors(pending: list[_Pending]) -> None:
+def _route_identified_visitors(pending: list[_Pending], linked_elsewhere: dict[str, str]) -> None:
     """Events of a visitor identified in this same batch go straight to the user, in order.
 
     Otherwise they would be applied to the visitor, then redirected after the user's
     own events, and e.g. a cart add would land after the purchase that emptied the cart.
+    A visitor linked to a user before this batch stays with that user, as later batches will.
     """
-    links: dict[str, str] = {}
+    links: dict[str, str] = dict(linked_elsewhere)
     for p in pending:
         if isinstance(p.event, ev.Identify):
             # The first link of a visitor wins, as in Redis (store/lua/link_alias.lua).

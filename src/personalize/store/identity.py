@@ -28,11 +28,12 @@ class IdentityStore:
         self._session_ttl_s = session_ttl_s
         self._script = Script(lua_source("link_alias"))
 
-    async def link_many(self, links: Sequence[tuple[str, str, str | None]], now: float) -> list[VisitorSnapshot | None]:
+    async def link_many(self, links: Sequence[tuple[str, str, str | None]], now: float) -> list[VisitorSnapshot | str]:
         """For each (visitor, user, session_id): set the alias and return the visitor's state
         (an ended session is not part of it).
 
-        None when the visitor was already linked to a different user (not merged again).
+        When the visitor was already linked to a different user: that user's customer id (the
+        first link stands; nothing is merged again).
         """
         k = self._keys
         calls = [
@@ -43,10 +44,10 @@ class IdentityStore:
         # Safe to resend after a connection error: linking again answers "already linked".
         replies = await self._script.run(self._conn, calls)
         raise_errors(replies)
-        out: list[VisitorSnapshot | None] = []
+        out: list[VisitorSnapshot | str] = []
         for (visitor, _user, _sid), reply in zip(links, replies, strict=True):
             if int(reply[0]) == 0:
-                out.append(None)
+                out.append(_s(reply[1]))
                 continue
             session, items, _ = live_session(_pairs(reply[2]), now, self._session_ttl_s)
             profile, history = split_profile(_pairs(reply[1]))
