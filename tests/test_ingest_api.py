@@ -196,6 +196,17 @@ async def test_lead_form_trait_names_follow_the_traits_route_rule(redis_url: str
         assert r.status_code == 200 and r.json()["traits"] == {"shoe_size": "39"}
 
 
+async def test_a_compressed_body_is_refused_by_name(redis_url: str, redis_sync: redis.Redis) -> None:
+    import gzip
+    import json
+
+    async with api_client(redis_url) as api:
+        body = gzip.compress(json.dumps({"events": [pv("v-gz", "i1")]}).encode())
+        r = await api.post("/v1/events", content=body,
+                           headers={"content-type": "application/json", "content-encoding": "gzip"})
+        assert r.status_code == 415 and r.json()["field"] == "content-encoding", r.text
+
+
 @pytest.mark.parametrize("path", ["/v1/events", "/v1/decide", "/v1/items"])
 async def test_deeply_nested_json_is_a_400(redis_url: str, redis_sync: redis.Redis, path: str) -> None:
     async with api_client(redis_url) as api:
@@ -286,6 +297,8 @@ BAD_EVENTS = [
     ("brace in id", {"anonymous_id": "a{b}"}, "anonymous_id"),
     ("control character in id", {"anonymous_id": "v\u0007x"}, "anonymous_id"),
     ("slash in a customer id", {"anonymous_id": "shop/1"}, "anonymous_id"),
+    ("consent both ways", {"type": "consent", "item_id": None, "granted": ["marketing"], "withdrawn": ["marketing"]},
+     "withdrawn"),
     ("long string", {"category": "x" * 300}, "category"),
 ]
 

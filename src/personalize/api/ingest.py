@@ -7,6 +7,7 @@ from typing import Any
 import msgspec
 from litestar import Request, Response, post
 
+from personalize.api.errors import ApiError
 from personalize.api.openapi_docs import error_responses
 from personalize.domain import events as ev
 from personalize.domain.events import EVENT_TYPES
@@ -37,6 +38,10 @@ class EventBatch(msgspec.Struct, kw_only=True):
 )
 async def ingest_events(request: Request[Any, Any, Any]) -> Response[BatchResult]:
     runtime: Runtime = request.app.state.runtime
+    encoding = request.headers.get("content-encoding", "identity").strip().lower()
+    if encoding != "identity":
+        raise ApiError(415, "unsupported_media_type", f"content-encoding {encoding!r} is not accepted: send plain JSON",
+                       "content-encoding")
     raw = decode_batch(await request.body(), runtime.settings.max_batch_events)
     result = await runtime.ingest.ingest(raw)
     counts: dict[tuple[str, str], int] = {}

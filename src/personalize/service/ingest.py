@@ -139,6 +139,9 @@ def check_event(event: ev.BaseEvent, now: float, max_future_skew_s: int) -> ev.B
         raise _Invalid("timestamp", f"is {event.timestamp - now:.0f} s in the future (at most {max_future_skew_s} s allowed)")
     if isinstance(event, ev.Identify) and event.user_id == event.anonymous_id:
         raise _Invalid("anonymous_id", "must differ from user_id")
+    if isinstance(event, ev.Consent) and set(event.granted) & set(event.withdrawn):
+        both = ", ".join(sorted(set(event.granted) & set(event.withdrawn)))
+        raise _Invalid("withdrawn", f"{both} both granted and withdrawn in one event")
     return event
 
 
