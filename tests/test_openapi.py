@@ -23,7 +23,7 @@ async def test_the_events_route_documents_its_body_results_and_errors(redis_url:
     purchase = schemas["Purchase"]
     assert {"event_id", "timestamp", "order_id", "lines", "shipping_fee"} <= set(purchase["properties"])
     assert "event_id" in purchase["required"]
-    assert set(post["responses"]) == {"202", "400", "413", "422", "503"}
+    assert set(post["responses"]) == {"202", "400", "413", "415", "422", "503"}
     assert "off-line" not in post["responses"]["202"]["description"]
     assert post["responses"]["400"]["content"]["application/json"]["schema"] == {"$ref": "#/components/schemas/ErrorBody"}
     assert set(schemas["ErrorBody"]["properties"]) >= {"error", "field", "detail"}

@@ -34,7 +34,7 @@ class EventBatch(msgspec.Struct, kw_only=True):
         "accepted or a duplicate; 422 when every event is rejected; 400 malformed JSON; 413 too large."
     ),
     response_description="At least one event accepted or a duplicate; per-event results, in Redis already",
-    responses=error_responses(400, 413, 422, 503),
+    responses=error_responses(400, 413, 415, 422, 503),
 )
 async def ingest_events(request: Request[Any, Any, Any]) -> Response[BatchResult]:
     runtime: Runtime = request.app.state.runtime

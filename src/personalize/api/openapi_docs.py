@@ -45,6 +45,7 @@ def error_responses(*codes: int) -> dict[int, ResponseSpec]:
         400: "Bad input: malformed JSON or a value that fails validation (`field` names it)",
         404: "Not found",
         413: "Body or batch too large",
+        415: "A compressed or otherwise encoded body (send plain JSON)",
         422: "Every event of the batch was rejected (per-event results in the body)",
         503: "The state store did not answer within its deadline; retry (Retry-After)",
     }
