@@ -7,10 +7,11 @@ from pathlib import Path
 import redis
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from personalize.cli.redis_target import cli_redis_url
-from personalize.ml.artifact import ArtifactError
+from personalize.ml.artifact import ArtifactError, check_version_name
 from personalize.ml.model import load_artifact
 from personalize.settings import get_settings
 from personalize.store.keys import Keys
@@ -41,8 +42,12 @@ def publish(
         raise typer.BadParameter("give a models/<version> directory, or --rollback", param_hint="PATH")
     try:
         model = load_artifact(path)
+        check_version_name(model.version)  # the registry names versions: plain names only
     except (ArtifactError, OSError) as exc:
-        console.print(f"[red]refused:[/red] {path}: {exc}")
+        reason = str(exc)
+        # Most reasons name the directory already ("o/m: no manifest.json"): not twice.
+        shown = reason if reason.startswith(str(path)) else f"{path}: {reason}"
+        console.print(f"[red]refused:[/red] {escape(shown)}", highlight=False, soft_wrap=True)
         raise typer.Exit(2) from exc
     entry = publisher.publish(model.version, str(path.resolve()))
     console.print(f"published [bold]{entry.version}[/bold] ({model.n_items:,} items) from {entry.path}; "

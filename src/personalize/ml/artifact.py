@@ -11,6 +11,7 @@ import hashlib
 import io
 import json
 import os
+import re
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -41,6 +42,29 @@ class ArtifactError(Exception):
     """The artifact directory is missing, corrupted or inconsistent; it must not be served."""
 
 
+# A version names a directory under the artifact root and a registry entry: plain names only,
+# so "../x", "/tmp/x" or "a/b" cannot write (or point) outside the root.
+VERSION_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,99}")
+
+
+def check_version_name(version: str) -> str:
+    """``version`` if it is a plain name (letters, digits, ``._-``, at most 100), else ArtifactError."""
+    if not VERSION_NAME.fullmatch(version):
+        raise ArtifactError(
+            f"version {version!r} is not a plain name: use letters, digits, '.', '_' and '-' "
+            "(first a letter or digit, at most 100 characters)"
+        )
+    return version
+
+
+def versions_in(root: Path) -> list[str]:
+    """The version directories (with a manifest) directly under ``root``, sorted."""
+    try:
+        return sorted(p.name for p in Path(root).iterdir() if (p / MANIFEST).is_file())
+    except OSError:
+        return []
+
+
 def _sha256(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 
@@ -62,6 +86,7 @@ def write_artifact(
     Files are written into a temporary directory renamed at the end, so a reader never sees a
     half-written version.
     """
+    check_version_name(version)
     unknown = set(arrays) - set(ARRAY_SCHEMA)
     if unknown:
         raise ArtifactError(f"unknown artifact arrays: {sorted(unknown)}")
@@ -104,6 +129,13 @@ def _read_verified(path: Path, entry: Mapping[str, Any]) -> bytes:
 def read_manifest(path: Path) -> dict[str, Any]:
     manifest_path = Path(path) / MANIFEST
     if not manifest_path.is_file():
+        versions = versions_in(path)
+        if versions:  # the --out root was given instead of one of its versions
+            shown = ", ".join(versions[-10:]) + (f" (and {len(versions) - 10} more)" if len(versions) > 10 else "")
+            raise ArtifactError(
+                f"{path}: no {MANIFEST}; this is an artifact root, pick a version directory in it "
+                f"(e.g. {Path(path) / versions[-1]}); versions there: {shown}"
+            )
         raise ArtifactError(f"{path}: no {MANIFEST}; not a model artifact")
     try:
         manifest = json.loads(manifest_path.read_text())

@@ -13,7 +13,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 
-from personalize.ml.events import EventLog, _timestamps, make_log
+from personalize.ml.events import EventFileError, EventLog, _timestamps, make_log
 
 # Tmall's split has positions, no times: synthetic, monotonic times keep the order
 # (one hour per session, one second per position, from 2015-01-01).
@@ -23,21 +23,56 @@ _REES46_TYPES = {"view": "product_view", "cart": "add_to_cart", "purchase": "pur
                  "remove_from_cart": "remove_from_cart"}
 
 
-def _read_csv(path: Path, delimiter: str = ",", encoding: str = "utf8") -> pa.Table:
-    return pacsv.read_csv(
-        path,
-        read_options=pacsv.ReadOptions(encoding=encoding),
-        parse_options=pacsv.ParseOptions(delimiter=delimiter),
-        # Everything as text: ids must not turn into floats.
-        convert_options=pacsv.ConvertOptions(auto_dict_encode=False, strings_can_be_null=False,
-                                             column_types=_all_text(path, delimiter, encoding)),
-    )
+# The columns each converter reads, and how the source separates them (for the error of a
+# file that is not of that data set).
+EXPECTED: dict[str, tuple[tuple[str, ...], str]] = {
+    "yoochoose": (("SessionId", "ItemId", "Time"), "\t"),
+    "tmall": (("session_id", "position", "item_id"), ","),
+    "rees46": (("event_time", "event_type", "product_id", "category_id", "category_code", "price",
+                "user_id", "user_session"), ","),
+    "online-retail": (("InvoiceNo", "StockCode", "Quantity", "InvoiceDate", "UnitPrice", "CustomerID"), ","),
+}
 
 
-def _all_text(path: Path, delimiter: str, encoding: str) -> dict[str, pa.DataType]:
-    with open(path, encoding=encoding) as handle:
-        header = handle.readline().rstrip("\r\n").split(delimiter)
-    return {name: pa.string() for name in header}
+def _read_csv(path: Path, dataset: str, encoding: str = "utf8") -> pa.Table:
+    """The source file as text columns, after checking it has the data set's columns."""
+    expected, delimiter = EXPECTED[dataset]
+    header = _header(path, delimiter, encoding)
+    missing = [name for name in expected if name not in header]
+    if missing:
+        separated = "tab" if delimiter == "\t" else repr(delimiter)
+        raise EventFileError(
+            f"{path}: not a {dataset} file: the converter expects the columns {', '.join(expected)} "
+            f"({separated}-separated); missing {', '.join(missing)}; the header has {', '.join(header)[:200]}"
+        )
+    try:
+        return pacsv.read_csv(
+            path,
+            read_options=pacsv.ReadOptions(encoding=encoding),
+            parse_options=pacsv.ParseOptions(delimiter=delimiter),
+            # Everything as text: ids must not turn into floats.
+            convert_options=pacsv.ConvertOptions(auto_dict_encode=False, strings_can_be_null=False,
+                                                 column_types=dict.fromkeys(header, pa.string())),
+        )
+    except pa.ArrowInvalid as exc:
+        raise EventFileError(f"{path}: unreadable as a {dataset} file ({exc})") from exc
+
+
+def _header(path: Path, delimiter: str, encoding: str) -> list[str]:
+    if not path.is_file():
+        raise EventFileError(f"{path}: no such file")
+    try:
+        with open(path, encoding=encoding) as handle:
+            return handle.readline().rstrip("\r\n").split(delimiter)
+    except UnicodeDecodeError as exc:
+        raise EventFileError(f"{path}: not {encoding} text ({exc.reason} at byte {exc.start})") from exc
+
+
+def _numbers(table: pa.Table, name: str, kind: pa.DataType, path: Path) -> np.ndarray:
+    try:
+        return np.asarray(pc.cast(table.column(name), kind).to_numpy(zero_copy_only=False))
+    except (pa.ArrowInvalid, pa.ArrowNotImplementedError) as exc:
+        raise EventFileError(f"{path}: column {name} must be numeric ({exc})") from exc
 
 
 def _col(table: pa.Table, name: str) -> np.ndarray:
@@ -46,7 +81,7 @@ def _col(table: pa.Table, name: str) -> np.ndarray:
 
 def convert_yoochoose(src: Path) -> EventLog:
     """session-rec's RSC15 files: tab-separated ``SessionId ItemId Time`` (clicks = views)."""
-    table = _read_csv(src, delimiter="\t")
+    table = _read_csv(src, "yoochoose")
     return make_log(
         timestamp=_timestamps(table.column("Time")),
         session_id=_col(table, "SessionId"),
@@ -57,9 +92,9 @@ def convert_yoochoose(src: Path) -> EventLog:
 
 def convert_tmall(src: Path) -> EventLog:
     """Tmall ``train_sessions.csv`` (session_id, position, item_id); times are synthetic."""
-    table = _read_csv(src)
-    session = np.asarray(pc.cast(table.column("session_id"), pa.int64()).to_numpy(), dtype=np.float64)
-    position = np.asarray(pc.cast(table.column("position"), pa.int64()).to_numpy(), dtype=np.float64)
+    table = _read_csv(src, "tmall")
+    session = np.asarray(_numbers(table, "session_id", pa.int64(), src), dtype=np.float64)
+    position = np.asarray(_numbers(table, "position", pa.int64(), src), dtype=np.float64)
     return make_log(
         timestamp=TMALL_EPOCH + session * 3600.0 + position,
         session_id=_col(table, "session_id"),
@@ -70,12 +105,12 @@ def convert_tmall(src: Path) -> EventLog:
 
 def convert_rees46(src: Path) -> EventLog:
     """REES46 ``event_time,event_type,product_id,category_id,category_code,brand,price,...``."""
-    table = _read_csv(src)
+    table = _read_csv(src, "rees46")
     kinds = np.asarray([_REES46_TYPES.get(k, k) for k in _col(table, "event_type")], dtype=object)
     code = _col(table, "category_code")
     category_id = _col(table, "category_id")
     category = np.where(code != "", code, category_id)
-    price = pc.cast(table.column("price"), pa.float64()).to_numpy(zero_copy_only=False)
+    price = _numbers(table, "price", pa.float64(), src)
     return make_log(
         timestamp=_timestamps(table.column("event_time")),
         session_id=_col(table, "user_session"),
@@ -90,9 +125,9 @@ def convert_rees46(src: Path) -> EventLog:
 def convert_online_retail(src: Path) -> EventLog:
     """UCI Online Retail lines: one purchase event per line, invoice = session; cancellations
     (invoice starting with C) and non-positive quantities are dropped."""
-    table = _read_csv(src, encoding="latin1")
+    table = _read_csv(src, "online-retail", encoding="latin1")
     invoice = _col(table, "InvoiceNo")
-    quantity = np.asarray(pc.cast(table.column("Quantity"), pa.float64()).to_numpy(), dtype=np.float64)
+    quantity = np.asarray(_numbers(table, "Quantity", pa.float64(), src), dtype=np.float64)
     keep = np.asarray([not str(inv).startswith("C") for inv in invoice]) & (quantity > 0)
     customer = np.asarray([c.removesuffix(".0") for c in _col(table, "CustomerID")],
                           dtype=object)
@@ -104,7 +139,7 @@ def convert_online_retail(src: Path) -> EventLog:
         user_id=customer[rows],
         item_id=_col(table, "StockCode"),
         event_type="purchase",
-        price=pc.cast(table.column("UnitPrice"), pa.float64()).to_numpy(),
+        price=_numbers(table, "UnitPrice", pa.float64(), src),
         quantity=quantity[rows],
     )
 
@@ -115,3 +150,13 @@ CONVERTERS: dict[str, Callable[[Path], EventLog]] = {
     "rees46": convert_rees46,
     "online-retail": convert_online_retail,
 }
+
+
+def convert(dataset: str, src: Path) -> EventLog:
+    """``CONVERTERS[dataset](src)``, every error naming ``src``."""
+    try:
+        return CONVERTERS[dataset](src)
+    except EventFileError as exc:
+        if str(exc).startswith(str(src)):
+            raise
+        raise EventFileError(f"{src}: {exc}") from exc

@@ -22,7 +22,7 @@ from pathlib import Path
 import numpy as np
 import numpy.typing as npt
 
-from personalize.ml.events import EventLog
+from personalize.ml.events import EventFileError, EventLog
 from personalize.ml.model import RecommenderModel
 
 Recommender = Callable[[Sequence[str], int], list[str]]
@@ -66,22 +66,43 @@ def session_cases(log: EventLog) -> list[Case]:
     return cases
 
 
+TMALL_COLUMNS = ("case_id", "prefix", "target")
+REFERENCE_COLUMNS = ("SessionId", "Position", "Recommendations")
+
+
+def _rows(path: Path, expected: Sequence[str], delimiter: str, what: str) -> Iterable[tuple[int, dict[str, str]]]:
+    """(row number, row) of a CSV that must have ``expected`` columns (an error names them)."""
+    with open(path, newline="", encoding="utf-8") as handle:
+        reader = csv.DictReader(handle, delimiter=delimiter)
+        missing = [c for c in expected if c not in (reader.fieldnames or [])]
+        if missing:
+            raise EventFileError(
+                f"{path}: not {what}: expected the columns {(delimiter).join(expected)} "
+                f"({delimiter!r}-separated), found {delimiter.join(reader.fieldnames or []) or 'no header'}"
+            )
+        yield from enumerate(reader, start=1)
+
+
 def tmall_cases(path: Path) -> list[Case]:
     """tmall/test_cases.csv: ``case_id,prefix,target`` with a space-separated prefix."""
     cases: list[Case] = []
-    with open(path, newline="") as handle:
-        for row in csv.DictReader(handle):
-            prefix = tuple(row["prefix"].split())
-            cases.append(Case(row["case_id"], len(prefix) - 1, prefix, row["target"]))
+    for number, row in _rows(path, TMALL_COLUMNS, ",", "Tmall test cases"):
+        prefix = tuple((row["prefix"] or "").split())
+        if not prefix or not row["target"]:
+            raise EventFileError(f"{path}: row {number}: empty prefix or target")
+        cases.append(Case(row["case_id"], len(prefix) - 1, prefix, row["target"]))
     return cases
 
 
 def read_reference_lists(path: Path) -> dict[tuple[str, int], list[str]]:
     """session-rec's stored lists: ``SessionId;Position;Recommendations;Scores``."""
     lists: dict[tuple[str, int], list[str]] = {}
-    with open(path, newline="") as handle:
-        for row in csv.DictReader(handle, delimiter=";"):
-            lists[(row["SessionId"], int(row["Position"]))] = row["Recommendations"].split(",")
+    for number, row in _rows(path, REFERENCE_COLUMNS, ";", "a session-rec reference list"):
+        try:
+            position = int(row["Position"])
+        except (TypeError, ValueError):
+            raise EventFileError(f"{path}: row {number}: Position {row['Position']!r} is not a number") from None
+        lists[(row["SessionId"], position)] = (row["Recommendations"] or "").split(",")
     return lists
 
 
@@ -157,7 +178,8 @@ def served(model: RecommenderModel, allow_seen: bool = True) -> Recommender:
     return recommend
 
 
-def pop_baseline(train_items: npt.NDArray[np.object_], k_max: int = 100) -> Recommender:
+def pop_baseline(train_items: npt.NDArray[np.object_], k_max: int | None = None) -> Recommender:
+    """The most popular training items; every item by default, so any k gets k items."""
     ranked = [item for item, _ in Counter(str(i) for i in train_items if i != "").most_common(k_max)]
 
     def recommend(prefix: Sequence[str], k: int) -> list[str]:
@@ -165,7 +187,7 @@ def pop_baseline(train_items: npt.NDArray[np.object_], k_max: int = 100) -> Reco
     return recommend
 
 
-def spop_baseline(train_items: npt.NDArray[np.object_], k_max: int = 100) -> Recommender:
+def spop_baseline(train_items: npt.NDArray[np.object_], k_max: int | None = None) -> Recommender:
     """Session popularity: prefix items by count in the prefix (ties: more recent first),
     then globally popular items."""
     popular = pop_baseline(train_items, k_max)

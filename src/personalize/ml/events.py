@@ -1,6 +1,6 @@
 """The canonical event file read by ``personalize train`` and ``personalize evaluate``.
 
-Format: CSV (header row, comma-separated, UTF-8) or Parquet (``.parquet`` / ``.pq``), one row per
+Format: CSV (header row, comma-separated, UTF-8; names matched case-insensitively) or Parquet (``.parquet`` / ``.pq``), one row per
 storefront event:
 
 =============  ========  ===================================================================
@@ -9,9 +9,12 @@ column         required  meaning
 timestamp      yes       unix seconds (float) or ISO-8601 (``2019-10-01T00:00:00Z``,
                          ``2019-10-01 00:00:00 UTC``; a time without zone is read as UTC).
                          Epoch milliseconds, microseconds or nanoseconds are recognised by
-                         their size (the column's median) and converted to seconds
-session_id     yes       visit identifier; events of one visit share it. Where it is empty,
-                         the user's events are cut into visits at 30 minutes of inactivity
+                         their size (the column's median) and converted to seconds; a
+                         number in another unit than the column's is an error. Parquet
+                         timestamp and date columns are read as such (a date: midnight UTC)
+session_id     yes       visit identifier; events of one visit share it. Where it is empty
+                         (or the column is absent), the user's events are cut into visits at
+                         30 minutes of inactivity
 user_id        yes       known customer id, may be empty for anonymous visitors
 item_id        yes       product id (read as text, ``00123`` stays ``00123``)
 event_type     yes       product_view, image_zoom, video_play, add_to_cart, purchase, ...
@@ -67,6 +70,7 @@ SESSION_GAP_S = 1800.0  # inactivity that ends a visit, for rows without a sessi
 # Seconds since 1970 stay below 1e11 until the year 5138; milliseconds pass it in 1973.
 _EPOCH_UNITS = ((1e17, 1e9, "nanoseconds"), (1e14, 1e6, "microseconds"), (1e11, 1e3, "milliseconds"))
 _LAST_SECOND = 253_402_300_799.0  # 9999-12-31T23:59:59Z
+_UNIT_BOUNDS = (0.0, 1e11, 1e14, 1e17, float("inf"))  # |value| band of seconds, ms, us, ns
 
 
 class EventFileError(ValueError):
@@ -104,8 +108,17 @@ def _parse_iso(value: str) -> float:
     return parsed.timestamp()
 
 
+def plain(value: float) -> str:
+    """A number for a message: ``1700000000`` or ``1.5e+40``, never ``np.float64(...)``."""
+    return f"{float(value):.15g}"
+
+
 def _timestamps(column: pa.ChunkedArray) -> FloatArray:
+    if pa.types.is_date(column.type):
+        column = pc.cast(column, pa.timestamp("s", tz="UTC"))  # a date is its midnight UTC
     if pa.types.is_timestamp(column.type):
+        if column.null_count:
+            raise EventFileError(f"row {_first_null(column) + 1}: empty timestamp")
         seconds = pc.divide(pc.cast(pc.cast(column, pa.timestamp("us")), pa.int64()), 1_000_000.0)
         return np.asarray(seconds.to_numpy(zero_copy_only=False), dtype=np.float64)
     if pa.types.is_integer(column.type) or pa.types.is_floating(column.type):
@@ -136,21 +149,41 @@ def _first_null(column: pa.ChunkedArray) -> int:
 
 def _epoch_seconds(values: FloatArray, numeric: npt.NDArray[np.bool_]) -> FloatArray:
     """Numeric epoch times in seconds: a column in milliseconds (or finer) is recognised by
-    its median and scaled as a whole; then every time must be a real date."""
+    its median and scaled as a whole; every number must be of that unit (a column mixing
+    seconds and milliseconds would otherwise be mis-scaled in part), then a real date."""
+    raw = values
+    # A number that is no date in any unit is reported as such, before it skews the median.
+    _refuse_non_dates(raw, np.abs(raw) > _LAST_SECOND * _EPOCH_UNITS[0][1])
     if numeric.any():
-        median = float(np.median(np.abs(values[numeric])))
-        for above, per_second, _ in _EPOCH_UNITS:
-            if median >= above:
-                values = values.copy()
-                values[numeric] /= per_second
-                break
-    bad = np.flatnonzero(~np.isfinite(values) | (np.abs(values) > _LAST_SECOND))
+        magnitude = np.abs(values[numeric])
+        median = float(np.median(magnitude))
+        unit = next((u for u, (above, _, _) in enumerate(_EPOCH_UNITS) if median >= above), len(_EPOCH_UNITS))
+        # _EPOCH_UNITS runs from ns to ms; band 0 is seconds, 3 nanoseconds.
+        band = len(_EPOCH_UNITS) - unit
+        low, high = _UNIT_BOUNDS[band], _UNIT_BOUNDS[band + 1]
+        finite = np.isfinite(magnitude)
+        misfit = np.flatnonzero(numeric)[finite & ((magnitude < low) | (magnitude >= high))]
+        if misfit.size:
+            name = ("seconds", "milliseconds", "microseconds", "nanoseconds")
+            row = int(misfit[0])
+            raise EventFileError(
+                f"row {row + 1}: timestamp {plain(raw[row])} is in another unit than the column's "
+                f"{name[band]} (told by its median, {plain(median)}): give every time in one unit"
+            )
+        if unit < len(_EPOCH_UNITS):
+            values = values.copy()
+            values[numeric] /= _EPOCH_UNITS[unit][1]
+    _refuse_non_dates(raw, np.abs(values) > _LAST_SECOND)
+    return values
+
+
+def _refuse_non_dates(raw: FloatArray, beyond: npt.NDArray[np.bool_]) -> None:
+    bad = np.flatnonzero(~np.isfinite(raw) | beyond)
     if bad.size:
         raise EventFileError(
-            f"row {int(bad[0]) + 1}: timestamp {values[bad[0]]!r} is not a date (expected unix seconds, "
+            f"row {int(bad[0]) + 1}: timestamp {plain(raw[bad[0]])} is not a date (expected unix seconds, "
             "milliseconds or ISO-8601)"
         )
-    return values
 
 
 def canonical_event_type(name: str) -> str:
@@ -178,7 +211,7 @@ def _sessionize(log: EventLog) -> EventLog:
     if orphan.size:
         raise EventFileError(
             f"{orphan.size:,} row(s) have neither session_id nor user_id (e.g. an event at "
-            f"timestamp {log.timestamp[empty[orphan[0]]]!r}): give one of them"
+            f"timestamp {plain(log.timestamp[empty[orphan[0]]])}): give one of them"
         )
     order = np.lexsort((log.timestamp[empty], users.astype(str)))
     rows, sorted_users = empty[order], users[order]
@@ -194,7 +227,8 @@ def _sessionize(log: EventLog) -> EventLog:
 def _text(table: pa.Table, name: str) -> StrArray:
     if name not in table.column_names:
         return np.full(table.num_rows, "", dtype=object)
-    column = pc.fill_null(pc.cast(table.column(name), pa.string()), "")
+    # " 42" and "42" are one item: spaces around ids come from hand-made exports.
+    column = pc.utf8_trim_whitespace(pc.fill_null(pc.cast(table.column(name), pa.string()), ""))
     return np.asarray(column.to_numpy(zero_copy_only=False), dtype=object)
 
 
@@ -211,24 +245,79 @@ def _number(table: pa.Table, name: str, default: float) -> FloatArray:
     return np.asarray(values.to_numpy(zero_copy_only=False), dtype=np.float64)
 
 
+def _csv_header(path: Path) -> list[str]:
+    """The header's names, after checking the file is comma-separated UTF-8 text."""
+    with open(path, "rb") as handle:
+        first = handle.readline()
+    try:
+        line = first.decode("utf-8-sig").rstrip("\r\n")
+    except UnicodeDecodeError:
+        raise EventFileError(_NOT_UTF8.format(path=path)) from None
+    if "," not in line:
+        for separator, name in ((";", "';'"), ("\t", "tab")):
+            if separator in line:
+                raise EventFileError(
+                    f"{path}: the header looks {name}-separated ({line[:80]!r}); the CSV must be "
+                    "comma-separated (or give a .parquet file)"
+                )
+    return [name.strip().strip('"') for name in line.split(",")]
+
+
+_NOT_UTF8 = "{path}: not UTF-8 text; the event file must be UTF-8 (re-encode it, e.g. from Latin-1: iconv -f latin1 -t utf-8)"
+
+
+def _canonical_name(name: str) -> str:
+    """``Session_ID`` -> ``session_id``: headers are matched case-insensitively."""
+    key = name.strip().lower()
+    return key if key in CANONICAL_COLUMNS else name
+
+
 def read_table(path: Path) -> pa.Table:
     """Read a CSV or Parquet event file as an Arrow table (text columns kept as text)."""
-    if not path.exists():
+    if not path.is_file():
         raise EventFileError(f"{path}: no such file")
     if path.suffix.lower() in {".parquet", ".pq"}:
-        return pq.read_table(path)
+        try:
+            return pq.read_table(path)
+        except (pa.ArrowInvalid, OSError) as exc:
+            raise EventFileError(f"{path}: not a readable Parquet file ({exc})") from exc
+    if path.stat().st_size == 0:
+        raise EventFileError(f"no events in {path}: the file is empty")
     # Ids must stay text: "00123" is not 123, and int64 would overflow some shops' ids.
-    types = {name: pa.string() for name in (*_TEXT_COLUMNS, "timestamp")}
-    return pacsv.read_csv(path, convert_options=pacsv.ConvertOptions(column_types=types))
+    text = {*_TEXT_COLUMNS, "timestamp"}
+    types = {name: pa.string() for name in _csv_header(path) if _canonical_name(name) in text}
+    try:
+        return pacsv.read_csv(path, convert_options=pacsv.ConvertOptions(column_types=types))
+    except pa.ArrowInvalid as exc:
+        if "UTF8" in str(exc) or "UTF-8" in str(exc):
+            raise EventFileError(_NOT_UTF8.format(path=path)) from exc
+        raise EventFileError(f"{path}: not a readable CSV file ({exc})") from exc
 
 
 def events_from_table(table: pa.Table, source: str = "events") -> EventLog:
-    missing = [name for name in REQUIRED_COLUMNS if name not in table.column_names]
+    """Canonical events from a table; every error names ``source``."""
+    try:
+        return _events_from_table(table, source)
+    except EventFileError as exc:
+        if str(exc).startswith(source):
+            raise
+        raise EventFileError(f"{source}: {exc}") from exc
+
+
+def _events_from_table(table: pa.Table, source: str) -> EventLog:
+    names = [_canonical_name(n) if _canonical_name(n) not in table.column_names else n for n in table.column_names]
+    if len(set(names)) == len(names):
+        table = table.rename_columns(names)
+    # No session_id column at all is a file of empty session ids: cut into visits per user.
+    needed = [n for n in REQUIRED_COLUMNS if n != "session_id" or "user_id" not in table.column_names]
+    missing = [name for name in needed if name not in table.column_names]
     if missing:
         raise EventFileError(
             f"{source}: missing column(s) {', '.join(missing)}; "
             f"expected {', '.join(REQUIRED_COLUMNS)} (+ optional {', '.join(OPTIONAL_COLUMNS)})"
         )
+    if table.num_rows == 0:
+        raise EventFileError(f"no events in {source}: it has a header but no rows")
     log = EventLog(
         timestamp=_timestamps(table.column("timestamp")),
         session_id=_text(table, "session_id"),
@@ -319,3 +408,27 @@ def make_log(
     )
     order = np.lexsort((log.timestamp, log.session_id.astype(str)))
     return log.take(order)
+
+
+def duplicate_rows(log: EventLog) -> npt.NDArray[np.bool_]:
+    """Rows equal in every canonical column to an earlier row (the first one is not marked).
+
+    Logged twice (a retried tracker call, a doubled export), such a row would count twice in
+    training and make a trivial "next item = this item" test case.
+    """
+    n = len(log)
+    if n < 2:
+        return np.zeros(n, dtype=bool)
+    columns = [getattr(log, name) for name in CANONICAL_COLUMNS]
+    keys = [c.astype(str) if c.dtype == object else c for c in columns]
+    order = np.lexsort([np.arange(n), *keys])  # equal rows adjacent, earliest first
+    same = np.ones(n - 1, dtype=bool)
+    for column in columns:
+        a, b = column[order[1:]], column[order[:-1]]
+        equal = a == b
+        if column.dtype != object:
+            equal |= np.isnan(a) & np.isnan(b)  # two empty prices are equal
+        same &= equal
+    marked = np.zeros(n, dtype=bool)
+    marked[order[1:][same]] = True
+    return marked

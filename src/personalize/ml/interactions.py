@@ -18,20 +18,39 @@ DWELL_REFERENCE_MS = 20_000.0
 DWELL_CLIP = (0.5, 2.0)
 
 
+# Type weights are relative; far beyond this they overflow float32 confidences (NaN factors).
+MAX_WEIGHT = 1_000.0
+
+
 def parse_weights(text: str) -> dict[str, float]:
     """``"product_view=1,add_to_cart=4"`` -> mapping; raises ValueError on bad input."""
     weights: dict[str, float] = {}
     for part in filter(None, (p.strip() for p in text.split(","))):
         name, sep, value = part.partition("=")
-        if not sep:
+        if not sep or not name.strip():
             raise ValueError(f"weight {part!r} must look like event_type=number")
         try:
-            weights[canonical_event_type(name)] = float(value)
+            number = float(value)
         except ValueError:
             raise ValueError(f"weight {part!r}: {value.strip()!r} is not a number") from None
+        if not 0.0 <= number <= MAX_WEIGHT:  # also refuses nan and inf
+            raise ValueError(f"weight {part!r}: must be between 0 (switched off) and {MAX_WEIGHT:g}")
+        weights[canonical_event_type(name)] = number
     if not weights:
         raise ValueError("no event weights given")
     return weights
+
+
+def weights_option(text: str | None) -> dict[str, float]:
+    """``--weights``: the defaults, with the named types set (0 switches a type off), so
+    ``--weights fav=2`` adds favourites instead of dropping views, carts and purchases."""
+    return {**DEFAULT_WEIGHTS, **(parse_weights(text) if text else {})}
+
+
+def absent_weighted_types(log: EventLog, named: Mapping[str, float]) -> list[str]:
+    """Types given a positive weight that no item event of the log has (a typo, often)."""
+    present = set(np.unique(log.event_type[log.item_id != ""].astype(str)).tolist())
+    return sorted(t for t, w in named.items() if w > 0 and t not in present)
 
 
 @dataclass(frozen=True, slots=True)
@@ -72,7 +91,7 @@ def _nothing_to_train_on(log: EventLog, weights: Mapping[str, float]) -> str:
     return (
         "no item events with a positive weight in the event file: its event types with an item are "
         f"{found or 'none (every item_id is empty)'}; weighted types: {weighted or 'none'}. "
-        f"Give yours weights with --weights{example}"
+        f"Give them weights with --weights{example}"
     )
 
 

@@ -78,6 +78,12 @@ def time_split(log: EventLog, test_days: float | None = 1.0, test_fraction: floa
     enough = set(sessions[counts >= 2].tolist())
     kept = np.fromiter((s in enough for s in test.session_id.astype(str)), dtype=bool, count=len(test))
     test = test.take(np.flatnonzero(kept))
+    if not enough:
+        raise ValueError(
+            f"the split leaves no test sessions with two or more items known to train (of {n_test_sessions:,} "
+            "test sessions, none has a next item to predict): choose another --test-days or --test-fraction, "
+            "or check that sessions hold several events"
+        )
     return Split(
         train=train, test=test, cutoff=cutoff,
         train_sessions=int(last_seen.shape[0] - n_test_sessions), test_sessions=len(enough),

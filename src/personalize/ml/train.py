@@ -16,6 +16,7 @@ from personalize.ml.artifact import write_artifact
 from personalize.ml.events import EventLog
 from personalize.ml.interactions import (
     DEFAULT_WEIGHTS,
+    MAX_WEIGHT,
     build_interactions,
     item_categories,
     item_popularity,
@@ -24,6 +25,8 @@ from personalize.ml.model import RecommenderModel, ScoringParams, load_artifact
 from personalize.ml.neighbors import sequential_rules, session_cooccurrence, top_k_per_row
 
 ALGORITHMS = ("als", "bpr", "itemknn")
+# Item factors beyond this are no better and need items x factors x 4 bytes (MemoryError).
+MAX_FACTORS = 1024
 
 # (stage name, total steps) -> advance(steps); lets the CLI draw progress bars.
 ProgressHook = Callable[[str, int], Callable[[int], None]]
@@ -59,8 +62,17 @@ class TrainConfig:
         unknown = set(self.algorithms) - set(ALGORITHMS)
         if unknown:
             raise ValueError(f"unknown algorithm(s) {sorted(unknown)}; choose from {', '.join(ALGORITHMS)}")
-        if self.factors < 1 or self.neighbors < 1:
-            raise ValueError("factors and neighbors must be positive")
+        if not self.algorithms:
+            raise ValueError(f"no algorithm given; choose from {', '.join(ALGORITHMS)}")
+        if not 1 <= self.factors <= MAX_FACTORS:
+            raise ValueError(f"factors must be between 1 and {MAX_FACTORS} (got {self.factors})")
+        if self.neighbors < 1 or self.iterations < 1:
+            raise ValueError("neighbors and iterations must be at least 1")
+        if self.half_life_days is not None and not 0 <= self.half_life_days < float("inf"):
+            raise ValueError(f"half_life_days must be 0 (no decay) or positive (got {self.half_life_days:g})")
+        bad = [f"{t}={w:g}" for t, w in self.weights.items() if not 0 <= w <= MAX_WEIGHT]
+        if bad:
+            raise ValueError(f"event weights must be between 0 and {MAX_WEIGHT:g}: {', '.join(bad)}")
 
     def to_dict(self) -> dict[str, Any]:
         data = asdict(self)
