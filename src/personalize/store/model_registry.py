@@ -13,6 +13,7 @@ from typing import Any
 
 import redis
 
+from personalize.ml.artifact import check_version_name
 from personalize.store.keys import Keys
 
 
@@ -55,7 +56,8 @@ class ModelPublisher:
         return out
 
     def publish(self, version: str, path: str) -> Published:
-        entry = Published(version, path, time.time())
+        # Workers join the version onto their models directory: a plain name only.
+        entry = Published(check_version_name(version), path, time.time())
         doc: dict[Any, Any] = {"version": entry.version, "path": entry.path, "published_at": repr(entry.published_at)}
         pipe = self._client.pipeline(transaction=True)
         pipe.hset(self._keys.active_model, mapping=doc)
