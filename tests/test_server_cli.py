@@ -14,16 +14,17 @@ from pathlib import Path
 
 import httpx
 import pytest
+import redis
 
 from personalize.store.embedded import free_port
 
 NOW = time.time()
 
 
-def start_server(data_dir: Path, port: int) -> subprocess.Popen[bytes]:
+def start_server(data_dir: Path, port: int, **env_extra: str) -> subprocess.Popen[bytes]:
     env = {k: v for k, v in os.environ.items() if k != "REDIS_URL"}
     env.update(PERSONALIZE_DATA_DIR=str(data_dir), PERSONALIZE_PORT=str(port), PERSONALIZE_WORKERS="2",
-               PERSONALIZE_MODELS_DIR=str(data_dir / "models"), PERSONALIZE_LOG_LEVEL="WARNING")
+               PERSONALIZE_MODELS_DIR=str(data_dir / "models"), PERSONALIZE_LOG_LEVEL="WARNING", **env_extra)
     proc = subprocess.Popen([sys.executable, "-m", "personalize.cli.main", "serve"], env=env,
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True)
     deadline = time.monotonic() + 60
@@ -132,3 +133,51 @@ def test_crm_column_headers_become_trait_names() -> None:
 
     assert [trait_name(c) for c in ("First Name", " E-Mail Opt.In ", "Größe", "x" * 80)] == [
         "first_name", "e-mail_opt.in", "gr_e", "x" * 64]
+
+
+EXAMPLE_OFFERS = Path(__file__).resolve().parents[1] / "examples" / "offers.yaml"
+
+
+def test_the_offers_file_is_applied_at_start_and_api_edits_stand(tmp_path: Path) -> None:
+    port = free_port()
+    base = f"http://127.0.0.1:{port}"
+    offers = tmp_path / "offers.yaml"
+    offers.write_text(EXAMPLE_OFFERS.read_text())
+    proc = start_server(tmp_path, port, PERSONALIZE_OFFERS_FILE=str(offers))
+    try:
+        ids = [o["id"] for o in httpx.get(f"{base}/v1/offers").json()["offers"]]
+        assert len(ids) == 6
+        assert httpx.delete(f"{base}/v1/offers/{ids[0]}").status_code in (200, 204)
+    finally:
+        stop_server(proc)
+    proc = start_server(tmp_path, port, PERSONALIZE_OFFERS_FILE=str(offers))  # the same file again
+    try:
+        assert len(httpx.get(f"{base}/v1/offers").json()["offers"]) == 5  # the API's edit stands
+    finally:
+        stop_server(proc)
+    broken = tmp_path / "broken.yaml"
+    broken.write_text("offers:\n  - id: x\n    kind: teleport\n")
+    env = {k: v for k, v in os.environ.items() if k != "REDIS_URL"}
+    env.update(PERSONALIZE_DATA_DIR=str(tmp_path / "b"), PERSONALIZE_OFFERS_FILE=str(broken))
+    done = subprocess.run([sys.executable, "-m", "personalize.cli.main", "serve"], env=env, capture_output=True, check=False,
+                          text=True, timeout=60)
+    assert done.returncode == 2 and "PERSONALIZE_OFFERS_FILE" in done.stderr and "teleport" in done.stderr, done.stderr
+
+
+async def test_a_changed_offers_file_replaces_the_catalog(redis_url: str, redis_sync: redis.Redis) -> None:
+    from personalize.offers.catalog import load_catalog
+    from personalize.store.client import make_async_client
+    from personalize.store.keys import Keys
+    from personalize.store.offer_store import OfferStore
+
+    client = make_async_client(redis_url, 2000)
+    store = OfferStore(client, Keys("pz"))
+    catalog = load_catalog(EXAMPLE_OFFERS)
+    try:
+        assert await store.apply_file(catalog, "digest-1") is True
+        assert await store.apply_file(catalog, "digest-1") is False  # unchanged: API edits would stand
+        await store.delete(next(iter(catalog.offers)))
+        assert await store.apply_file(catalog, "digest-2") is True  # a changed file wins
+        assert len((await store.load())[1]) == len(catalog)
+    finally:
+        await client.aclose()

@@ -153,7 +153,7 @@ SETTINGS_DOC: list[tuple[str, str, str]] = [
     ("PERSONALIZE_WORKERS", "2", "Server worker processes."),
     ("PERSONALIZE_MODELS_DIR", "models", "Directory holding versioned model artifacts."),
     ("PERSONALIZE_MODEL_POLL_S", "2", "How often a worker checks Redis for a newly published model."),
-    ("PERSONALIZE_OFFERS_FILE", "(unset)", "YAML/JSON offer catalog loaded at start (also editable by API)."),
+    ("PERSONALIZE_OFFERS_FILE", "(unset)", "YAML/JSON offer catalog applied by `serve` at start when new or changed since last applied (API edits stand until the file changes); a broken file stops `serve`."),
     ("PERSONALIZE_EXPLORATION_RATE", "0.05", "Share of offer decisions explored (epsilon-greedy), with logged probabilities."),
     ("PERSONALIZE_HOLDOUT_SHARE", "0.05", "Share of customers (hash of id) who never get offers: the uplift control group."),
     ("PERSONALIZE_ATTRIBUTION_WINDOW_H", "24", "Outcomes without decision_id go to the customer's latest decision within this window."),

@@ -16,6 +16,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from personalize.offers.catalog import Catalog, CatalogError, load_catalog
 from personalize.settings import SETTINGS_DOC, get_settings
 from personalize.store.embedded import EmbeddedRedis
 
@@ -72,9 +73,42 @@ def serve(
     """Run the API server (granian, uvloop). Starts an embedded Redis when REDIS_URL is unset."""
     settings = get_settings()
     data_dir = settings.data_dir
-    with redis_for_cli(data_dir, settings.redis_appendfsync, settings.redis_server_binary):
+    catalog = _offers_file(settings.offers_file) if settings.offers_file else None  # refused before anything starts
+    with redis_for_cli(data_dir, settings.redis_appendfsync, settings.redis_server_binary) as url:
+        if catalog is not None:
+            _apply_offers_file(url, settings.key_prefix, settings.offers_file, catalog)
         _prepare_metrics_dir(data_dir)
         run_server(host or settings.host, port or settings.port, workers or settings.workers)
+
+
+def _offers_file(path: str) -> Catalog:
+    """PERSONALIZE_OFFERS_FILE, validated: a broken file stops `serve` with its problems."""
+    try:
+        return load_catalog(path)
+    except (CatalogError, OSError) as exc:
+        problems = "; ".join(exc.problems[:5]) if isinstance(exc, CatalogError) else str(exc)
+        console.print(f"[red]error:[/] PERSONALIZE_OFFERS_FILE {path}: {problems}", highlight=False)
+        raise typer.Exit(2) from exc
+
+
+def _apply_offers_file(url: str, key_prefix: str, path: str, catalog: Catalog) -> None:
+    import asyncio
+    import hashlib
+
+    from personalize.store.client import make_async_client
+    from personalize.store.keys import Keys
+    from personalize.store.offer_store import OfferStore
+
+    async def apply() -> bool:
+        client = make_async_client(url, 2000)
+        try:
+            return await OfferStore(client, Keys(key_prefix)).apply_file(catalog, hashlib.sha256(Path(path).read_bytes()).hexdigest())
+        finally:
+            await client.aclose()
+
+    applied = asyncio.run(apply())
+    console.print(f"[dim]offer catalog: {len(catalog)} offers from {path}"
+                  f"{'' if applied else ' (unchanged since it was applied; API edits kept)'}[/dim]")
 
 
 def demo(

@@ -51,6 +51,16 @@ class OfferStore:
         pipe.incr(self._version_key)
         await pipe.execute()
 
+    async def apply_file(self, catalog: Catalog, file_digest: str) -> bool:
+        """Replace the catalog with an operator's file unless this same file was applied
+        before: edits made through the API then stand, a changed file wins. True if applied."""
+        key = f"{self._keys.offers}:file"
+        if (await self._client.get(key) or b"").decode() == file_digest:
+            return False
+        await self.replace_all(catalog)
+        await self._client.set(key, file_digest)
+        return True
+
     async def put(self, offer_builtins: dict[str, Any]) -> None:
         pipe = self._client.pipeline(transaction=True)
         pipe.hset(self._keys.offers, offer_builtins["id"], json.dumps(offer_builtins))
