@@ -55,7 +55,8 @@ class OfferStore:
         """Replace the catalog with an operator's file unless this same file was applied
         before: edits made through the API then stand, a changed file wins. True if applied."""
         key = f"{self._keys.offers}:file"
-        if (await self._client.get(key) or b"").decode() == file_digest:
+        applied = await self._client.get(key)
+        if (applied.decode() if isinstance(applied, bytes) else applied) == file_digest:
             return False
         await self.replace_all(catalog)
         await self._client.set(key, file_digest)
