@@ -78,3 +78,10 @@ async def test_an_item_id_with_a_slash_reads_back(redis_url: str, redis_sync: re
             r = await api.get(path)
             assert r.status_code == 200 and r.json()["id"] == "AB/123" and r.json()["title"] == "sku with a slash", r.text
         assert (await api.get("/v1/items/AB")).status_code == 404
+
+
+async def test_an_id_given_twice_in_a_batch_counts_once(redis_url: str, redis_sync: redis.Redis) -> None:
+    async with api_client(redis_url) as api:
+        r = await api.put("/v1/items", json={"items": [{"id": "twice", "price": 1.0}, {"id": "twice", "price": 2.0}]})
+        assert r.json() == {"upserted": 1, "catalog_size": 1}, r.text
+        assert (await api.get("/v1/items/twice")).json()["price"] == 2.0  # the last one wins

@@ -61,7 +61,7 @@ class CatalogStore:
             pipe.sadd(f"{k.prefix}:items:all", item.id)
         pipe.incr(self.version_key)
         await pipe.execute()
-        return len(items)
+        return len({item.id for item in items})  # an id given twice in the batch is one item
 
     async def get(self, item_id: str) -> dict[str, str] | None:
         raw = await self._client.hgetall(self._keys.item(item_id))
