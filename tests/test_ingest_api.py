@@ -219,6 +219,46 @@ async def test_deeply_nested_json_is_a_400(redis_url: str, redis_sync: redis.Red
         assert store_fingerprint(redis_sync) == before
 
 
+async def test_anonymous_visitors_expire_and_identified_customers_do_not(
+    redis_url: str, redis_sync: redis.Redis
+) -> None:
+    clock = ManualClock(NOW)
+    day = 86_400
+    async with api_client(redis_url, clock=clock, anonymous_ttl_s=90 * day) as api:
+        buy = event("purchase", anonymous_id="v-ttl", session_id="s", order_id="o-ttl", total=5.0, shipping_fee=0.0,
+                    lines=[{"item_id": "i1", "price": 5.0, "quantity": 1}])
+        await api.post("/v1/events", json={"events": [pv("v-ttl", "i1"), buy]})
+        await api.post("/v1/events", json={"events": [event("product_view", user_id="known", item_id="i1")]})
+        await api.post("/v1/decide", json={"anonymous_id": "v-ttl", "session_id": "s", "count": 2})
+        for key in ("p", "b", "o", "ld"):
+            assert 89 * day < redis_sync.ttl(f"pz:{{c:a:v-ttl}}:{key}") <= 90 * day, key
+        assert redis_sync.ttl("pz:{c:u:known}:p") == -1  # identified: kept
+        # pushed forward once a day of activity, not on every event
+        first = redis_sync.hget("pz:{c:a:v-ttl}:p", "xttl")
+        clock.advance(3600)
+        await api.post("/v1/events", json={"events": [pv("v-ttl", "i2")]})
+        assert redis_sync.hget("pz:{c:a:v-ttl}:p", "xttl") == first
+        clock.advance(day)
+        await api.post("/v1/events", json={"events": [pv("v-ttl", "i3")]})
+        assert redis_sync.hget("pz:{c:a:v-ttl}:p", "xttl") != first
+        # a login: the alias expires like the visitor's state, the user's profile does not
+        await api.post("/v1/events", json={"events": [event("identify", anonymous_id="v-ttl", user_id="ann-ttl")]})
+        assert 89 * day < redis_sync.ttl("pz:{c:a:v-ttl}:alias") <= 90 * day
+        assert redis_sync.ttl("pz:{c:u:ann-ttl}:p") == -1
+
+
+async def test_an_expired_visitor_is_gone_and_zero_keeps_visitors(redis_url: str, redis_sync: redis.Redis) -> None:
+    async with api_client(redis_url, anonymous_ttl_s=1) as api:
+        await api.post("/v1/events", json={"events": [pv("v-gone", "i1")]})
+        assert (await api.get("/v1/profiles/v-gone", params={"anonymous": True})).json()["product_views"] == 1
+        await asyncio.sleep(1.3)  # Redis's own clock: the TTL is real
+        r = await api.get("/v1/profiles/v-gone", params={"anonymous": True})
+        assert r.status_code == 404 or r.json()["product_views"] == 0, r.text
+    async with api_client(redis_url, anonymous_ttl_s=0) as api:
+        await api.post("/v1/events", json={"events": [pv("v-kept", "i1")]})
+        assert redis_sync.ttl("pz:{c:a:v-kept}:p") == -1
+
+
 async def test_session_ttl_expires(redis_url: str, redis_sync: redis.Redis) -> None:
     clock = ManualClock(NOW)
     async with api_client(redis_url, clock=clock, session_ttl_s=100) as api:

@@ -53,6 +53,7 @@ class Settings:
     dedup_ttl_s: int = 86_400
     session_ttl_s: int = 1_800
     cart_ttl_s: int = 30 * 86_400
+    anonymous_ttl_s: int = 90 * 86_400  # a visitor never identified is forgotten this long after its last event
     event_stream_maxlen: int = 100_000  # entries = ingest batches
     decision_stream_maxlen: int = 1_000_000
     recent_items_per_session: int = 50
@@ -90,6 +91,7 @@ class Settings:
             max_future_skew_s=_env_int("PERSONALIZE_MAX_FUTURE_SKEW_S", d.max_future_skew_s),
             dedup_ttl_s=_env_int("PERSONALIZE_DEDUP_TTL_S", d.dedup_ttl_s),
             session_ttl_s=_env_int("PERSONALIZE_SESSION_TTL_S", d.session_ttl_s),
+            anonymous_ttl_s=_env_int("PERSONALIZE_ANONYMOUS_TTL_S", d.anonymous_ttl_s),
             cart_ttl_s=_env_int("PERSONALIZE_CART_TTL_S", d.cart_ttl_s),
             event_stream_maxlen=_env_int("PERSONALIZE_EVENT_STREAM_MAXLEN", d.event_stream_maxlen),
             decision_stream_maxlen=_env_int(
@@ -135,6 +137,11 @@ SETTINGS_DOC: list[tuple[str, str, str]] = [
     ("PERSONALIZE_DEDUP_TTL_S", "86400", "How long an event_id is remembered for de-duplication (at least this, at most 1.25x: windows of a quarter)."),
     ("PERSONALIZE_SESSION_TTL_S", "1800", "Sliding lifetime of session state (a session unseen this long is over; its key lives up to 5 min longer)."),
     ("PERSONALIZE_CART_TTL_S", "2592000", "Lifetime of an untouched cart."),
+    ("PERSONALIZE_ANONYMOUS_TTL_S", "7776000", (
+        "A visitor never identified (anonymous profile, its purchases and orders, its login alias, its latest "
+        "decision) is deleted by Redis this long after its last event (90 days; at least this minus a day). "
+        "0 keeps them forever. Identified customers' profiles never expire."
+    )),
     ("PERSONALIZE_EVENT_STREAM_MAXLEN", "100000", "Approximate cap of the event stream in entries, one entry per ingest batch (~400 bytes of Redis memory per event: 100,000 entries of 100-event batches ≈ 10M events ≈ 4 GB). Export with `personalize export-events` before events age out."),
     ("PERSONALIZE_DECISION_STREAM_MAXLEN", "1000000", "Approximate cap of the decision log stream."),
     ("PERSONALIZE_RECENT_ITEMS_PER_SESSION", "50", "Recent items kept per session."),

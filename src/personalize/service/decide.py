@@ -148,12 +148,13 @@ class DecideService:
         policy: OfferPolicyConfig,
         rng: random.Random | None = None,
         session_ttl_s: int = 1800,
+        anonymous_ttl_s: int = 0,
     ) -> None:
         self._client = client
         self._keys = keys
         self._clock = clock
         self._catalog_cache = catalog_cache
-        self._store = DecisionStore(conn, keys, session_ttl_s=session_ttl_s)
+        self._store = DecisionStore(conn, keys, session_ttl_s=session_ttl_s, anonymous_ttl_s=anonymous_ttl_s)
         self._read_timeout_ms = read_timeout_ms
         self._write_timeout_ms = write_timeout_ms
         self._stream_maxlen = decision_stream_maxlen

@@ -52,7 +52,7 @@ class Runtime:
         ingest_conn = MultiplexedConnection(settings.redis_url, stall_s=stall_s)
         writer = EventWriter(
             ingest_conn, keys, settings.session_ttl_s,
-            settings.cart_ttl_s, settings.dedup_ttl_s, settings.event_stream_maxlen,
+            settings.cart_ttl_s, settings.dedup_ttl_s, settings.event_stream_maxlen, settings.anonymous_ttl_s,
         )
         catalog = CatalogStore(client, keys)
         catalog_cache = CatalogCache(catalog)
@@ -60,6 +60,7 @@ class Runtime:
         decide = DecideService(
             client, decide_conn, keys, clock, catalog_cache,
             session_ttl_s=settings.session_ttl_s,
+            anonymous_ttl_s=settings.anonymous_ttl_s,
             read_timeout_ms=settings.redis_decide_timeout_ms,
             write_timeout_ms=settings.redis_timeout_ms,
             decision_stream_maxlen=settings.decision_stream_maxlen,
@@ -76,7 +77,7 @@ class Runtime:
             clock=clock,
             client=client,
             keys=keys,
-            ingest=IngestService(writer, IdentityStore(ingest_conn, keys, settings.session_ttl_s), settings, clock, popularity),
+            ingest=IngestService(writer, IdentityStore(ingest_conn, keys, settings.session_ttl_s, settings.anonymous_ttl_s), settings, clock, popularity),
             profiles=ProfileStore(client, keys, settings.session_ttl_s),
             catalog=catalog,
             catalog_cache=catalog_cache,

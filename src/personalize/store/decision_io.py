@@ -57,9 +57,10 @@ class WriteScript:
 class DecisionStore:
     def __init__(
         self, conn: MultiplexedConnection, keys: Keys, history_items: int = 50, session_items: int = 20,
-        session_ttl_s: int = 1800,
+        session_ttl_s: int = 1800, anonymous_ttl_s: int = 0,
     ) -> None:
         self._conn = conn
+        self._anonymous_ttl_s = anonymous_ttl_s
         self._keys = keys
         self._session_ttl_s = session_ttl_s
         self._history_items = history_items
@@ -136,6 +137,8 @@ class DecisionStore:
         if shown_items:
             cmds.append(("EXPIRE", shown_key, shown_ttl_s))
         cmds.append(("HSET", k.last_decision(cid), "id", decision_id, "ts", repr(now)))
+        if self._anonymous_ttl_s and cid.startswith("a:"):  # goes with the visitor's other state
+            cmds.append(("EXPIRE", k.last_decision(cid), self._anonymous_ttl_s))
         if script is not None:
             cmds.append(script.script.by_sha(script.keys, script.args))
         # Not retried after it left the process: counters and the log must not apply twice.

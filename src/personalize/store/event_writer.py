@@ -39,6 +39,16 @@ _SESSION_FIELDS = ("seen_at", "ttl_at", "ic", "icap")
 _HISTORY_RING_FIELDS = ("hc", "hcap")  # the item history: a ring in the profile hash
 
 _C = "\x00"  # a stand-in customer id for deriving key templates
+# An anonymous visitor's keys that live as long as its profile (the cart, sessions and
+# shown-counters have lifetimes of their own; the alias gets its TTL when it is set).
+_RETAINED = frozenset(("purchased", "orders"))
+_TOUCH_FIELDS = ("first_ts", "last_ts", "sessions")  # what every event's TOUCH reads of the profile
+_ANONYMOUS_PROFILE_FIELDS = (*_TOUCH_FIELDS, "xttl")  # + when the visitor's TTL was last pushed forward
+
+
+def anonymous_refresh_s(anonymous_ttl_s: int) -> int:
+    """How often an active visitor's TTL is pushed forward: a day, or a tenth of a short TTL."""
+    return max(1, min(86_400, anonymous_ttl_s // 10)) if anonymous_ttl_s > 0 else 0
 
 
 def _split(key: str, arg: str) -> tuple[str, str]:
@@ -75,22 +85,25 @@ class _KeyTable:
     allocated on first use, plus what the script must know about them (hash fields to
     prefetch, session keys, keys to expire)."""
 
-    __slots__ = ("_after", "_before", "_cart_ttl", "_fixed", "_tag", "_templates", "expires", "key_list",
-                 "prefetch", "resolved", "sessions")
+    __slots__ = ("_after", "_anonymous", "_before", "_cart_ttl", "_fixed", "_tag", "_templates", "expires",
+                 "key_list", "prefetch", "resolved", "retained", "sessions")
 
     def __init__(self, writer: EventWriter, key_list: list[str]) -> None:
         self.key_list = key_list
         self.prefetch: dict[int, set[str]] = {}
         self.sessions: list[int] = []
         self.expires: list[int] = []  # key, seconds, ...
+        self.retained: list[int] = []  # keys of anonymous visitors that expire with them (besides the profile)
         self.resolved: dict[str, int] = {}
+        self._anonymous = False
         self._fixed, self._templates, self._cart_ttl = writer._fixed, writer._templates, writer._cart_ttl_s
         self._before, self._after = writer._templates["session"]
         self._tag = ""
 
-    def begin(self, tag: str) -> dict[str, int]:
+    def begin(self, tag: str, anonymous: bool) -> dict[str, int]:
         """Start the next customer's keys (each customer's keys are its own)."""
         self._tag = tag
+        self._anonymous = anonymous
         self.resolved = {}
         return self.resolved
 
@@ -111,15 +124,21 @@ class _KeyTable:
         i = resolved[logical] = len(key_list)
         if logical == "cart":
             self.expires += (i, self._cart_ttl)
+        elif self._anonymous and logical in _RETAINED:
+            self.retained.append(i)
         return i
 
 
 class EventWriter:
     def __init__(
         self, conn: MultiplexedConnection, keys: Keys, session_ttl_s: int, cart_ttl_s: int, dedup_ttl_s: int,
-        stream_maxlen: int,
+        stream_maxlen: int, anonymous_ttl_s: int = 0,
     ) -> None:
         self._keys = keys
+        self._anonymous_ttl_s = anonymous_ttl_s
+        # The TTL is refreshed once per this period per visitor (the profile's ``xttl``), not per
+        # event: a visitor is kept at least (TTL - period) after its last event.
+        self._anonymous_refresh_s = anonymous_refresh_s(anonymous_ttl_s)
         self._stream_maxlen = stream_maxlen
         self._session_ttl_s = session_ttl_s
         self._session_slack_s = session_slack_s(session_ttl_s)
@@ -171,7 +190,7 @@ class EventWriter:
         dedup_fields: list[str] = []
         fingerprints: list[str] = []
         positions: list[int] = []  # first, last offset of each event's piece in the entry
-        aliases: list[int] = []  # customer number, alias key
+        aliases: list[int] = []  # customer number, alias key, profile key
         body: list[Any] = []  # customer records with their ops
         pieces: list[bytes] = []
         offset = 2  # 1-based offset of the next piece in the stream entry (after its "[")
@@ -181,9 +200,11 @@ class EventWriter:
 
         for number, batch in enumerate(batches, 1):
             customer = batch.customer
-            resolved = keys.begin(tag_of(customer))
-            if batch.check_alias:
-                aliases += (number, key("alias"))
+            resolved = keys.begin(tag_of(customer), anonymous=batch.check_alias)
+            if batch.check_alias:  # an anonymous visitor: may be merged, expires unless identified
+                pk = key("profile")
+                _want(prefetch, pk, _ANONYMOUS_PROFILE_FIELDS)
+                aliases += (number, key("alias"), pk)
             body.append(len(batch.events))
             for event_id, fingerprint, ops, event_json, origin in batch.events:
                 body.append(len(ops))
@@ -195,7 +216,7 @@ class EventWriter:
                         counter = "n:" + op[3]
                         wanted = prefetch.get(pk)
                         if wanted is None:
-                            wanted = prefetch[pk] = {"first_ts", "last_ts", "sessions"}
+                            wanted = prefetch[pk] = set(_TOUCH_FIELDS)
                         wanted.add(counter)
                         sk = 0
                         if op[2] is not None:
@@ -236,15 +257,17 @@ class EventWriter:
                 positions += (offset, end - 1)
                 offset = end + 1  # the comma
         tokens: list[Any] = [repr(now), self._stream_maxlen, DEDUP_BUCKETS, bucket_ttl, self._session_ttl_s,
-                             self._session_slack_s, len(prefetch)]
+                             self._session_slack_s, self._anonymous_ttl_s, self._anonymous_refresh_s, len(prefetch)]
         for ki, wanted in prefetch.items():
             tokens += (ki, len(wanted), *wanted)
         tokens.append(len(sessions))
         tokens += sessions
         tokens.append(len(expires) // 2)
         tokens += expires
-        tokens.append(len(aliases) // 2)
+        tokens.append(len(aliases) // 3)
         tokens += aliases
+        tokens.append(len(keys.retained))
+        tokens += keys.retained
         tokens.append(len(dedup_fields))
         tokens += dedup_fields
         tokens += fingerprints

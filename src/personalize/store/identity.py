@@ -6,7 +6,7 @@ from collections.abc import Sequence
 
 from personalize.domain.merge import VisitorSnapshot
 from personalize.store.keys import Keys
-from personalize.store.resp import MultiplexedConnection, Script, raise_errors
+from personalize.store.resp import Arg, MultiplexedConnection, Script, raise_errors
 from personalize.store.scripts import lua_source
 from personalize.store.sessions import live_session, split_profile
 
@@ -20,12 +20,15 @@ def _pairs(flat: list[bytes]) -> dict[str, str]:
 
 
 class IdentityStore:
-    def __init__(self, conn: MultiplexedConnection, keys: Keys, session_ttl_s: int = 1800) -> None:
+    def __init__(
+        self, conn: MultiplexedConnection, keys: Keys, session_ttl_s: int = 1800, anonymous_ttl_s: int = 0
+    ) -> None:
         # The ingest script's connection: a link is one pipelined round trip (redis-py's
         # pipeline asked SCRIPT EXISTS first, a second round trip per batch with logins).
         self._conn = conn
         self._keys = keys
         self._session_ttl_s = session_ttl_s
+        self._anonymous_ttl_s = anonymous_ttl_s
         self._script = Script(lua_source("link_alias"))
 
     async def link_many(self, links: Sequence[tuple[str, str, str | None]], now: float) -> list[VisitorSnapshot | str]:
@@ -36,9 +39,10 @@ class IdentityStore:
         first link stands; nothing is merged again).
         """
         k = self._keys
+        ttl: Arg = self._anonymous_ttl_s
         calls = [
             ([k.alias(visitor), k.profile(visitor), k.session(visitor, session_id or "-"), k.cart(visitor),
-              k.purchased(visitor)], [user])
+              k.purchased(visitor)], [user, ttl])
             for visitor, user, session_id in links
         ]
         # Safe to resend after a connection error: linking again answers "already linked".

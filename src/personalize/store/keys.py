@@ -29,7 +29,8 @@ class Keys:
 
     def profile(self, cid: str) -> str:
         """Hash: the long-lived customer profile (counters, consent, traits) and the customer's
-        item history, a ring of fields (store/sessions.split_profile)."""
+        item history, a ring of fields (store/sessions.split_profile). No TTL for a user; an
+        anonymous visitor's expires PERSONALIZE_ANONYMOUS_TTL_S after its last event."""
         return f"{self.tag(cid)}:p"
 
     def session(self, cid: str, session_id: str) -> str:

@@ -5,11 +5,14 @@
 --   then every per-customer key the operations touch (hash-tagged; README "Redis Cluster").
 -- ARGV[1]: one flat msgpack array of scalars (a token stream: nested tables cost ~4x more
 --   to unpack here), read front to back by the cursor ``i``:
---     now (string), stream_maxlen, B, bucket_ttl (s), session_ttl, session_slack
+--     now (string), stream_maxlen, B, bucket_ttl (s), session_ttl, session_slack,
+--     anonymous_ttl (s, 0 = never), anonymous_refresh (s)
 --     P, then P prefetch records: key, nfields, field...     (every hash field the ops read)
 --     S, then S session keys                                 (logical TTL, see below)
 --     X, then X expire records: key, seconds                 (carts: refreshed per batch)
---     A, then A alias records: customer number, alias key    (visitors that may be merged)
+--     A, then A alias records: customer number, alias key, profile key
+--                                                            (anonymous visitors: may be merged, expire)
+--     R, then R retained keys: an anonymous visitor's keys that expire with its profile
 --     E, then E dedup fields, E fingerprints, E (first, last) stream-entry offsets
 --     C, then C customer records: n_events, then per event: n_ops, then the ops,
 --        each an opcode and a fixed number of arguments (ARITY)
@@ -17,6 +20,9 @@
 -- ARGV[2]: the stream entry for all events, "[" piece "," piece ... "]" (store/event_log.py);
 --   ARGV[2]:sub(first, last) is one event's piece. The applied events are appended as ONE
 --   entry: ARGV[2] itself when all were applied, else the applied pieces joined the same way.
+-- Anonymous visitors expire: their profile's TTL is set to anonymous_ttl when it was last
+-- set more than anonymous_refresh ago (field ``xttl``), not per event; a retained key (its
+-- purchases, orders) gets it whenever it is written. Identified customers never expire.
 -- Returns one entry per customer: {0, r1, r2, ...} with ri = 1 applied, 0 duplicate
 -- (same id, same content), 2 conflict (same id, different content); or {-1, target}
 -- when that visitor has been merged into ``target`` (nothing applied for it).
@@ -39,8 +45,9 @@ local t = cmsgpack.unpack(ARGV[1])
 -- Timestamps arrive as strings and are stored as such: formatting a Lua number for HSET
 -- (or tostring) costs ~0.3 us each here, a sizeable share of an event's script time.
 local now_s, maxlen, nb, bucket_ttl, sttl, slack = t[1], t[2], t[3], t[4], t[5], t[6]
+local anon_ttl, anon_refresh = t[7], t[8]
 local now = tonumber(now_s)
-local i = 7
+local i = 9
 
 local cache = {}   -- key index -> {field -> value (number or string) | false}
 local dirty = {}   -- key index -> {field -> true}
@@ -123,12 +130,16 @@ local nx = t[i]; i = i + 1
 for x = 1, nx do expires[x] = {t[i], t[i + 1]}; i = i + 2 end
 
 local na = t[i]; i = i + 1
-local alias_keys, alias_of = {}, {}
+local alias_keys, alias_of, anon_profile = {}, {}, {}
 for a = 1, na do
   alias_of[t[i]] = a
   alias_keys[a] = KEYS[t[i + 1]]
-  i = i + 2
+  anon_profile[a] = t[i + 2]
+  i = i + 3
 end
+local nr = t[i]; i = i + 1
+local retained = {}
+for r = 1, nr do retained[r] = t[i]; i = i + 1 end
 
 local ne = t[i]; i = i + 1
 local field0, fp0, pos0 = i - 1, i - 1 + ne, i - 1 + 2 * ne  -- t[field0 + e] is event e's field
@@ -235,6 +246,7 @@ if na > 0 then targets = redis.call('MGET', unpack(alias_keys)) end
 
 local nc = t[i]; i = i + 1
 local out = {}
+local extend = {}  -- anonymous profiles whose TTL is pushed forward now
 local applied = {}  -- event numbers, in order
 local e = 0
 for ci = 1, nc do
@@ -256,6 +268,15 @@ for ci = 1, nc do
       apply(n_ops)
       applied[#applied + 1] = e
       res[r + 1] = 1
+    end
+  end
+  local a = alias_of[ci]
+  if a and not target and anon_ttl > 0 and dirty[anon_profile[a]] then
+    local pk = anon_profile[a]
+    local last = num(cache[pk].xttl)
+    if (not last) or now - last >= anon_refresh then
+      put(pk, 'xttl', now_s)
+      extend[#extend + 1] = pk
     end
   end
   out[ci] = res
@@ -292,6 +313,12 @@ for _, ki in ipairs(order) do
 end
 for r = 1, #refresh do redis.call('EXPIRE', KEYS[refresh[r]], sttl + slack) end
 for _, x in ipairs(expires) do redis.call('EXPIRE', KEYS[x[1]], x[2]) end
+for _, pk in ipairs(extend) do redis.call('EXPIRE', KEYS[pk], anon_ttl) end
+if anon_ttl > 0 then  -- purchases and orders of a visitor: kept for the TTL after the last one
+  for _, ki in ipairs(retained) do
+    if touched[ki] then redis.call('EXPIRE', KEYS[ki], anon_ttl) end
+  end
+end
 
 if #applied > 0 then
   local kv = {}
