@@ -245,6 +245,7 @@ async def test_anonymous_visitors_expire_and_identified_customers_do_not(
         await api.post("/v1/events", json={"events": [event("identify", anonymous_id="v-ttl", user_id="ann-ttl")]})
         assert 89 * day < redis_sync.ttl("pz:{c:a:v-ttl}:alias") <= 90 * day
         assert redis_sync.ttl("pz:{c:u:ann-ttl}:p") == -1
+        assert redis_sync.hget("pz:{c:u:ann-ttl}:p", "xttl") is None  # the visitor's bookkeeping is not merged
 
 
 async def test_an_expired_visitor_is_gone_and_zero_keeps_visitors(redis_url: str, redis_sync: redis.Redis) -> None:

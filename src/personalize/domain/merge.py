@@ -14,7 +14,7 @@ from personalize.domain.state_ops import Op, OpSettings
 FLOAT_FIELDS = frozenset({"revenue", "returned_value", "shipping_paid_total"})
 MIN_FIELDS = frozenset({"first_ts", "first_purchase_ts"})
 # Per-hash bookkeeping, never summed (last_session: written by older versions).
-NEVER_ADD = frozenset({"last_session", "seen_at", "ttl_at"})
+NEVER_ADD = frozenset({"last_session", "seen_at", "ttl_at", "xttl"})  # bookkeeping of the visitor, not facts
 
 
 @dataclass(frozen=True, slots=True)
