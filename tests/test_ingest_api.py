@@ -147,6 +147,33 @@ async def test_a_retry_after_login_is_still_a_duplicate(redis_url: str, redis_sy
             assert p["cart_adds"] == 1 and p["cart"]["lines"] == [{"item_id": item, "quantity": 1, "price": 3.0}]
 
 
+async def test_orders_and_returns_before_login_are_not_counted_again_after_it(
+    redis_url: str, redis_sync: redis.Redis
+) -> None:
+    async with api_client(redis_url) as api:
+        def order() -> dict[str, object]:  # a new event id each time: the storefront resends the order
+            return event("purchase", anonymous_id="v-ord", session_id="s", order_id="O-1", total=100.0,
+                         shipping_fee=0.0, lines=[{"item_id": "i1", "price": 100.0, "quantity": 1}])
+
+        def give_back() -> dict[str, object]:
+            return event("return", anonymous_id="v-ord", order_id="O-1", item_id="i1", amount=100.0)
+
+        await api.post("/v1/events", json={"events": [order(), give_back()]})
+        await api.post("/v1/events", json={"events": [event("identify", anonymous_id="v-ord", user_id="u-ord")]})
+        await api.post("/v1/events", json={"events": [order(), give_back()]})
+        r = await api.post("/v1/events", json={"events": [{**order(), "user_id": "u-ord"}]})
+        assert r.json()["accepted"] == 1  # a new event, but the same order: not counted
+        p = (await api.get("/v1/profiles/u-ord")).json()
+        assert (p["orders"], p["revenue"], p["returns"]) == (1, 100.0, 1), p
+        # a retry after login with the user_id added is the visitor's event: not applied again
+        cart = event("add_to_cart", anonymous_id="v-ord", session_id="s", item_id="i7", price=1.0)
+        await api.post("/v1/events", json={"events": [cart]})
+        r = await api.post("/v1/events", json={"events": [{**cart, "user_id": "u-ord"}]})
+        assert r.json()["accepted"] == 0, r.text
+        p = (await api.get("/v1/profiles/u-ord")).json()
+        assert [line["quantity"] for line in p["cart"]["lines"] if line["item_id"] == "i7"] == [1]
+
+
 async def test_two_logins_of_one_visitor_in_a_batch_follow_the_first(redis_url: str, redis_sync: redis.Redis) -> None:
     """Redis keeps a visitor's first link; the batch's own events must go where later ones go."""
     async with api_client(redis_url) as api:

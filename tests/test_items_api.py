@@ -85,3 +85,10 @@ async def test_an_id_given_twice_in_a_batch_counts_once(redis_url: str, redis_sy
         r = await api.put("/v1/items", json={"items": [{"id": "twice", "price": 1.0}, {"id": "twice", "price": 2.0}]})
         assert r.json() == {"upserted": 1, "catalog_size": 1}, r.text
         assert (await api.get("/v1/items/twice")).json()["price"] == 2.0  # the last one wins
+
+
+async def test_item_ids_a_url_cannot_carry_are_refused(redis_url: str, redis_sync: redis.Redis) -> None:
+    async with api_client(redis_url) as api:
+        for bad in ("/lead", "trail/", "dbl//x"):
+            r = await api.put("/v1/items", json={"items": [{"id": bad, "title": "x"}]})
+            assert r.status_code == 400 and "id" in r.json()["field"], (bad, r.text)

@@ -12,8 +12,9 @@ import msgspec
 from msgspec import Meta
 
 # Identifiers: printable, no braces (they would break Redis Cluster hash tags), no spaces.
-# No whitespace, braces (Redis Cluster hash tags) or control characters.
-Id = Annotated[str, Meta(min_length=1, max_length=128, pattern=r"^[^\s{}\x00-\x1f\x7f]+$")]
+# No whitespace, braces (Redis Cluster hash tags) or control characters; "/" only inside
+# (an item id names the end of a URL, /v1/items/AB/123, where "/x", "x/" or "a//b" cannot be told apart).
+Id = Annotated[str, Meta(min_length=1, max_length=128, pattern=r"^(?!/)(?!.*//)(?!.*/$)[^\s{}\x00-\x1f\x7f]+$")]
 # Ids of customers and sessions also name a URL path segment (GET /v1/profiles/{user_id},
 # /v1/sessions/{session_id}): no "/", which a router cannot tell from a path separator.
 CustomerId = Annotated[str, Meta(min_length=1, max_length=128, pattern=r"^[^\s{}/\x00-\x1f\x7f]+$")]

@@ -7,7 +7,7 @@ The operations are guarded by a ``merged:<visitor>`` marker on the user's side
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from personalize.domain.state_ops import Op, OpSettings
 
@@ -26,6 +26,9 @@ class VisitorSnapshot:
     cart: Mapping[str, str]
     history: Sequence[str]  # newest first
     purchased: Sequence[str]
+    # Orders and returns already counted (order id -> total, "r:<order>:<item>" -> amount): the
+    # user inherits them, so an order or return resent after the login is not counted again.
+    orders: Mapping[str, str] = field(default_factory=dict)
 
 
 def _hash_merge_ops(key: str, fields: Mapping[str, str]) -> list[Op]:
@@ -77,6 +80,8 @@ def merge_ops(snapshot: VisitorSnapshot, session_id: str | None, cfg: OpSettings
         body.append(("LPUSHT", "history", entry, cfg.history_items_per_customer))
     for item in snapshot.purchased:
         body.append(("SADD", "purchased", item))
+    for name, value in snapshot.orders.items():
+        body.append(("HSETNX", "orders", name, value))
     body.append(("HINCR", "profile", "merged_visitors", 1))
     # The first visitor id stays the experiment/holdout unit after login (sticky arms).
     body.append(("HSETNX", "profile", "first_anon", snapshot.anonymous_customer.partition(":")[2]))

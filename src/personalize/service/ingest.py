@@ -226,19 +226,20 @@ class IngestService:
                 )
                 continue
             cid = customer_id(event.user_id, event.anonymous_id)
+            origin = _dedup_identity(event, cid)
             event_json = _encoder.encode(event)
             # 16 characters (the script's msgpack has no binary type)
             fingerprint = base64.b64encode(hashlib.blake2b(event_json, digest_size=12).digest()).decode()
-            if (cid, event.event_id) in seen_in_batch:
+            if (origin, event.event_id) in seen_in_batch:
                 # The same id twice in one batch: the first one wins, like across batches.
-                same = seen_in_batch[(cid, event.event_id)] == fingerprint
+                same = seen_in_batch[(origin, event.event_id)] == fingerprint
                 results[i] = EventResult(
                     index=i, status="duplicate" if same else "rejected", event_id=event.event_id,
                     **({} if same else {"field": "event_id", "reason": "reused with different content"}),
                 )
                 continue
-            seen_in_batch[(cid, event.event_id)] = fingerprint
-            pending.append(_Pending(i, event, cid, event_json, fingerprint, origin=cid))
+            seen_in_batch[(origin, event.event_id)] = fingerprint
+            pending.append(_Pending(i, event, cid, event_json, fingerprint, origin=origin))
 
         if pending:
             await self._apply(pending, now, results)
@@ -308,6 +309,13 @@ class IngestService:
             else:
                 snapshots[p.index] = link
         return snapshots, linked_elsewhere
+
+
+def _dedup_identity(event: ev.BaseEvent, cid: str) -> str:
+    """Whose event ids an event's id is unique among: the visitor's when it names one (a
+    storefront that adds the user_id to a retry after login still sends the same visitor),
+    else the user's."""
+    return customer_id(None, event.anonymous_id) if event.anonymous_id else cid
 
 
 def _route_identified_visitors(pending: list[_Pending], linked_elsewhere: dict[str, str]) -> None:

@@ -42,7 +42,7 @@ class IdentityStore:
         ttl: Arg = self._anonymous_ttl_s
         calls = [
             ([k.alias(visitor), k.profile(visitor), k.session(visitor, session_id or "-"), k.cart(visitor),
-              k.purchased(visitor)], [user, ttl])
+              k.purchased(visitor), k.orders(visitor)], [user, ttl])
             for visitor, user, session_id in links
         ]
         # Safe to resend after a connection error: linking again answers "already linked".
@@ -64,6 +64,7 @@ class IdentityStore:
                     cart=_pairs(reply[3]),
                     history=history,
                     purchased=[_s(x) for x in reply[4]],
+                    orders=_pairs(reply[5]),
                 )
             )
         return out

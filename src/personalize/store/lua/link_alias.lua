@@ -3,10 +3,11 @@
 -- user's side so that it happens once).
 --
 -- KEYS[1] alias key of the visitor, KEYS[2] profile (with the item history), KEYS[3] session
--- hash (with its items), KEYS[4] cart, KEYS[5] purchased set
+-- hash (with its items), KEYS[4] cart, KEYS[5] purchased set, KEYS[6] orders (order id ->
+-- total, "r:<order>:<item>" -> returned amount: what was counted already)
 -- ARGV[1] the user's customer id, ARGV[2] the alias's lifetime in seconds (0: none), so a
 --   merged visitor's pointer expires like an anonymous visitor's state
--- Returns {status, profile, session, cart, purchased}
+-- Returns {status, profile, session, cart, purchased, orders}
 --   status 1: linked now, 2: already linked to this user, 0: linked to another user
 local current = redis.call('GET', KEYS[1])
 local status = 1
@@ -22,4 +23,5 @@ return {
   redis.call('HGETALL', KEYS[3]),
   redis.call('HGETALL', KEYS[4]),
   redis.call('SMEMBERS', KEYS[5]),
+  redis.call('HGETALL', KEYS[6]),
 }
