@@ -120,6 +120,10 @@ async def test_identity_merge_happens_once(redis_url: str, redis_sync: redis.Red
         assert p["product_views"] == 4
         s = (await api.get("/v1/sessions/s7", params={"user_id": "bob"})).json()
         assert [i["item_id"] for i in s["recent_items"]][:1] == ["i9"]
+        # asked by the visitor's id, the answers follow the login to the user (as decide does)
+        by_visitor = (await api.get("/v1/profiles/anon-7", params={"anonymous": True})).json()
+        assert by_visitor["customer_id"] == "u:bob" and by_visitor["product_views"] == 4
+        assert (await api.get("/v1/sessions/s7", params={"anonymous_id": "anon-7"})).json() == s
         assert {i["item_id"] for i in s["recent_items"]} == {"i0", "i1", "i2", "i9"}
         # a second user claiming the same visitor does not get a second copy
         other = event("identify", user_id="carol", anonymous_id="anon-7", session_id="s7")

@@ -66,6 +66,11 @@ async def get_profile(
     ident = validated_id(user_id, "user_id")
     cid = customer_id(None, ident) if anonymous else customer_id(ident, None)
     state = await with_deadline(runtime.profiles.customer(cid), runtime.settings.redis_timeout_ms)
+    if anonymous and state.alias:
+        # A visitor who logged in: its state lives on the user now (as decide reads it);
+        # the answer's customer_id names that user.
+        cid = state.alias
+        state = await with_deadline(runtime.profiles.customer(cid), runtime.settings.redis_timeout_ms)
     if not state.profile:
         raise ApiError(404, "not_found", f"no profile for {'visitor' if anonymous else 'user'} {ident!r}")
     return build_profile(cid, state.profile, state.cart, state.scores, runtime.clock.now())
@@ -101,6 +106,8 @@ async def get_session(
         validated_id(anonymous_id, "anonymous_id") if anonymous_id else None,
     )
     deadline = runtime.settings.redis_timeout_ms
+    if not user_id:  # a visitor who logged in: the session continues on the user
+        cid = (await with_deadline(runtime.profiles.customer(cid), deadline)).alias or cid
     session = await with_deadline(runtime.profiles.session(cid, sid, runtime.clock.now()), deadline)
     if not session.fields:
         raise ApiError(404, "not_found", f"no live session {sid!r} for this customer (expired or never seen)")
