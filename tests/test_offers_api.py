@@ -258,3 +258,22 @@ async def test_the_offer_expires_expires_in_hours_after_the_decision(
         body = (await api.post("/v1/decide", json={"user_id": "soon", "session_id": "now"})).json()
         assert body["offer"] is not None, body["offer_explanation"]
         assert body["offer"]["expires_at"] == NOW + 2 * 3600
+
+
+async def test_rules_on_the_price_of_the_item_in_view(redis_url: str, redis_sync: redis.Redis) -> None:
+    """`item.price` is a documented rule fact: the catalog's price of the item in view."""
+    async with api_client(
+        redis_url, model_poll_s=0.05, holdout_share=0.0, exploration_rate=0.0
+    ) as api:
+        await setup(api, redis_sync, "pia")
+        pricey = {**CATALOG["offers"][0], "id": "pricey-item", "suitability": [],
+                  "eligibility": ["context.page_type == 'product'", "item.price >= 20"]}
+        assert (await api.put("/v1/offers", json={**CATALOG, "offers": [pricey]})).status_code == 200
+        await api.put("/v1/items", json={"items": [{"id": "coat", "price": 130.0}, {"id": "socks", "price": 5.0}]})
+        await asyncio.sleep(0.15)  # workers pick the catalogs up
+        offers = {}
+        for item in ("coat", "socks"):
+            r = await api.post("/v1/decide", json={"user_id": "pia", "session_id": "now",
+                                                   "page": {"type": "product", "item_id": item}})
+            offers[item] = (r.json()["offer"] or {}).get("offer_id")
+        assert offers == {"coat": "pricey-item", "socks": None}, offers

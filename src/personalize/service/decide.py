@@ -404,7 +404,8 @@ class DecideService:
         item = None
         if req.page.item_id:
             item = {"in_stock": req.page.item_id not in self._catalog_cache.out_of_stock,
-                    "category": self._catalog_cache.categories.get(req.page.item_id)}
+                    "category": self._catalog_cache.categories.get(req.page.item_id),
+                    "price": self._catalog_cache.prices.get(req.page.item_id)}
         context = {"page_type": req.page.type, "channel": req.channel, "item_id": req.page.item_id, "category": req.page.category}
         facts = build_facts(profile, session, context, scores, item, personalized, reads=reads, raw_session=raw_session)
         # Only offers this customer has a contact record for (or whose budget ran out) can be

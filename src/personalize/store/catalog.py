@@ -32,6 +32,11 @@ class CatalogStore:
     def categories_key(self) -> str:
         return f"{self._keys.prefix}:items:category"
 
+    @property
+    def prices_key(self) -> str:
+        """Hash: item -> price, cached by every worker for offer rules on ``item.price``."""
+        return f"{self._keys.prefix}:items:price"
+
     async def upsert(self, items: Sequence[Item]) -> int:
         k = self._keys
         pipe = self._client.pipeline(transaction=True)
@@ -46,6 +51,7 @@ class CatalogStore:
                 pipe.hset(self.categories_key, item.id, item.category)
             if item.price is not None:
                 mapping["price"] = repr(item.price)
+                pipe.hset(self.prices_key, item.id, repr(item.price))
             if item.attributes:
                 mapping["attributes"] = _json.encode(item.attributes).decode()
             if mapping:
@@ -76,31 +82,34 @@ class CatalogStore:
         v = await self._client.get(self.version_key)
         return int(v) if v else 0
 
-    async def snapshot(self) -> tuple[int, frozenset[str], dict[str, str]]:
+    async def snapshot(self) -> tuple[int, frozenset[str], dict[str, str], dict[str, float]]:
         pipe = self._client.pipeline(transaction=True)
         pipe.get(self.version_key)
         pipe.smembers(self._keys.out_of_stock)
         pipe.hgetall(self.categories_key)
-        version, oos, cats = await pipe.execute()
+        pipe.hgetall(self.prices_key)
+        version, oos, cats, prices = await pipe.execute()
         return (
             int(version) if version else 0,
             frozenset(x.decode() for x in oos),
             {k.decode(): v.decode() for k, v in cats.items()},
+            {k.decode(): float(v) for k, v in prices.items()},
         )
 
 
 class CatalogCache:
-    """In-memory view of stock and categories, refreshed when the catalog version moves."""
+    """In-memory view of stock, categories and prices, refreshed when the catalog version moves."""
 
     def __init__(self, store: CatalogStore) -> None:
         self._store = store
         self.version = -1
         self.out_of_stock: frozenset[str] = frozenset()
         self.categories: dict[str, str] = {}
+        self.prices: dict[str, float] = {}
 
     async def refresh(self) -> bool:
         version = await self._store.version()
         if version == self.version:
             return False
-        self.version, self.out_of_stock, self.categories = await self._store.snapshot()
+        self.version, self.out_of_stock, self.categories, self.prices = await self._store.snapshot()
         return True
