@@ -277,3 +277,20 @@ async def test_rules_on_the_price_of_the_item_in_view(redis_url: str, redis_sync
                                                    "page": {"type": "product", "item_id": item}})
             offers[item] = (r.json()["offer"] or {}).get("offer_id")
         assert offers == {"coat": "pricey-item", "socks": None}, offers
+
+
+async def test_rules_on_the_device_and_country_the_storefront_sends(redis_url: str, redis_sync: redis.Redis) -> None:
+    async with api_client(
+        redis_url, model_poll_s=0.05, holdout_share=0.0, exploration_rate=0.0
+    ) as api:
+        await setup(api, redis_sync, "dev")
+        mobile = {**CATALOG["offers"][0], "id": "mobile-fr", "suitability": [],
+                  "eligibility": ["context.device == 'mobile'", "context.country == 'FR'"]}
+        assert (await api.put("/v1/offers", json={**CATALOG, "offers": [mobile]})).status_code == 200
+        await asyncio.sleep(0.15)
+        got = {}
+        for device, country in (("mobile", "FR"), ("desktop", "FR"), ("mobile", "DE")):
+            r = await api.post("/v1/decide", json={"user_id": "dev", "session_id": "now",
+                                                   "page": {"type": "cart", "device": device, "country": country}})
+            got[device, country] = (r.json()["offer"] or {}).get("offer_id")
+        assert got == {("mobile", "FR"): "mobile-fr", ("desktop", "FR"): None, ("mobile", "DE"): None}, got

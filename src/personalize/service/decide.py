@@ -80,6 +80,9 @@ class PageContext(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     type: PageType | None = None
     item_id: Id | None = None
     category: ShortText | None = None
+    # For offer rules and context weights (context.device, "device:mobile", context.country)
+    device: Annotated[str, Meta(max_length=32)] | None = None
+    country: Annotated[str, Meta(min_length=2, max_length=2)] | None = None
 
 
 class DecideRequest(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
@@ -406,7 +409,8 @@ class DecideService:
             item = {"in_stock": req.page.item_id not in self._catalog_cache.out_of_stock,
                     "category": self._catalog_cache.categories.get(req.page.item_id),
                     "price": self._catalog_cache.prices.get(req.page.item_id)}
-        context = {"page_type": req.page.type, "channel": req.channel, "item_id": req.page.item_id, "category": req.page.category}
+        context = {"page_type": req.page.type, "channel": req.channel, "item_id": req.page.item_id,
+                   "category": req.page.category, "device": req.page.device, "country": req.page.country}
         facts = build_facts(profile, session, context, scores, item, personalized, reads=reads, raw_session=raw_session)
         # Only offers this customer has a contact record for (or whose budget ran out) can be
         # blocked by the policy; checking the other 200 per decision cost milliseconds.
