@@ -27,3 +27,8 @@ async def test_the_events_route_documents_its_body_results_and_errors(redis_url:
     assert "off-line" not in post["responses"]["202"]["description"]
     assert post["responses"]["400"]["content"]["application/json"]["schema"] == {"$ref": "#/components/schemas/ErrorBody"}
     assert set(schemas["ErrorBody"]["properties"]) >= {"error", "field", "detail"}
+
+    for path, method in (("/v1/offers", "put"), ("/v1/offers/{offer_id}", "put"),
+                         ("/v1/experiments/{experiment_id}", "put")):
+        assert doc["paths"][path][method]["requestBody"]["required"] is True, path
+    assert "offers" in schemas["OfferCatalogBody"]["properties"] and "variants" in schemas["Experiment"]["properties"]

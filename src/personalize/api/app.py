@@ -16,6 +16,8 @@ from personalize.api.middleware import timing_middleware
 from personalize.api.openapi_docs import document_request_bodies
 from personalize.clock import Clock
 from personalize.heap import tune_for_serving
+from personalize.offers.model import Offer
+from personalize.reports.experiments import Experiment
 from personalize.service.runtime import Runtime
 from personalize.settings import Settings, get_settings
 
@@ -87,6 +89,9 @@ def create_app(
     if openapi_bodies:
         document_request_bodies(app, {
             ("/v1/events", "POST"): (ingest.EventBatch, f"At most {settings.max_batch_events} typed events (field `type`)"),
+            ("/v1/offers", "PUT"): (offers.OfferCatalogBody, "The whole catalog; {\"offers\": []} empties it"),
+            ("/v1/offers/{offer_id}", "PUT"): (Offer, "One offer; its id must be the path's"),
+            ("/v1/experiments/{experiment_id}", "PUT"): (Experiment, "The experiment; its id must be the path's"),
         })
     return app
 

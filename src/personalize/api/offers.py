@@ -10,6 +10,7 @@ from litestar.params import FromPath
 
 from personalize.api.errors import ApiError
 from personalize.offers.catalog import Catalog, CatalogError, parse_offer, replacement_catalog
+from personalize.offers.model import ContactDefaults, Offer
 from personalize.service.runtime import Runtime
 from personalize.store.client import with_deadline
 
@@ -84,3 +85,12 @@ async def delete_offer(request: Request[Any, Any, Any], offer_id: FromPath[str])
     runtime: Runtime = request.app.state.runtime
     if not await with_deadline(runtime.offer_store.delete(offer_id), runtime.settings.redis_timeout_ms):
         raise ApiError(404, "not_found", f"no offer {offer_id[:128]!r}")
+
+
+class OfferCatalogBody(msgspec.Struct, kw_only=True):
+    """The body of PUT /v1/offers, for the OpenAPI document (the handler validates the rules
+    of every offer itself and answers all problems at once)."""
+
+    offers: list[Offer]
+    contact_defaults: ContactDefaults | None = None
+    no_offer_priority: float | None = None
