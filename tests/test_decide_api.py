@@ -272,7 +272,9 @@ async def test_decide_rejects_bad_input_with_the_field(redis_url: str, redis_syn
             assert r.status_code == 400, r.text
             assert r.json()["field"] == field or field in r.json()["detail"], r.json()
         for raw, field, detail in [(b"", "body", "a JSON body is required"), (b"{not json", "body", "malformed JSON"),
-                                   (b"[]", "body", "Expected `object`")]:
+                                   (b"[]", "body", "Expected `object`"),
+                                   (b'{"anonymous_id": "v", "count": 1e400}', "body", "Number out of range"),
+                                   (b'{"anonymous_id": "v\xff"}', "body", "UTF-8")]:
             r = await api.post("/v1/decide", content=raw, headers={"content-type": "application/json"})
             assert r.status_code == 400 and r.json()["field"] == field and detail in r.json()["detail"], r.text
 

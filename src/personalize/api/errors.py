@@ -6,6 +6,7 @@ import logging
 import re
 from typing import Any
 
+import msgspec
 from litestar import MediaType, Request, Response
 from litestar.exceptions import HTTPException, NotFoundException, ValidationException
 from litestar.status_codes import HTTP_500_INTERNAL_SERVER_ERROR
@@ -79,12 +80,25 @@ def validation_error(_: Request[Any, Any, Any], exc: ValidationException) -> Res
     return _json(400, _body("validation_error", detail, field, errors=extra))
 
 
+def _from_decoding(exc: BaseException) -> bool:
+    """litestar wraps a body the JSON decoder refused (malformed, a number out of range, bad
+    UTF-8) in its own 400; the decoder's error is somewhere down the chain."""
+    seen: BaseException | None = exc
+    for _ in range(5):
+        if seen is None:
+            return False
+        if isinstance(seen, msgspec.DecodeError):
+            return True
+        seen = seen.__cause__ or seen.__context__
+    return False
+
+
 def http_error(_: Request[Any, Any, Any], exc: HTTPException) -> Response[dict[str, Any]]:
     code = "not_found" if isinstance(exc, NotFoundException) else "http_error"
     detail = str(exc.detail)
     if exc.status_code == 413:
         code = "body_too_large"
-    elif exc.status_code == 400 and detail.startswith(("JSON is malformed", "Input data was truncated")):
+    elif exc.status_code == 400 and _from_decoding(exc):
         # the same answer /v1/events gives for a body that is not JSON
         return _json(400, _body("bad_request", f"malformed JSON ({detail})", "body"))
     return _json(exc.status_code, _body(code, detail))
