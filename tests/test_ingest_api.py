@@ -410,6 +410,7 @@ async def test_valid_events_of_a_mixed_batch_are_applied(redis_url: str, redis_s
         (b'{"events": {}}', 400, "events"),
         (b'{"items": []}', 400, "events"),
         (b'{"events": []}', 400, "events"),
+        (b'{"events": [], "extra": 1}', 400, "extra"),
     ],
 )
 async def test_malformed_bodies_get_400(redis_url: str, redis_sync: redis.Redis, body: bytes, status: int, field: str) -> None:

@@ -95,6 +95,9 @@ def parse_batch(body: bytes, max_events: int) -> list[Any]:
     if isinstance(doc, dict):
         if "events" not in doc:
             raise BadBatch("events", "is required (an array of events)")
+        unknown = sorted(k for k in doc if k != "events")
+        if unknown:  # a typo ("event") or a field meant for each event: say so, do not drop it
+            raise BadBatch(str(unknown[0])[:64], "unknown field (the body holds only `events`)")
         raw = doc["events"]
     else:
         raw = doc
@@ -107,7 +110,7 @@ def parse_batch(body: bytes, max_events: int) -> list[Any]:
     return raw
 
 
-class _TypedBatch(msgspec.Struct):
+class _TypedBatch(msgspec.Struct, forbid_unknown_fields=True):
     events: list[ev.Event]
 
 
