@@ -260,37 +260,34 @@ async def test_the_offer_expires_expires_in_hours_after_the_decision(
         assert body["offer"]["expires_at"] == NOW + 2 * 3600
 
 
+async def only_offer_with_rules(api: Any, redis_sync: redis.Redis, user: str, offer_id: str, rules: list[str]) -> None:
+    """The shipping buyer ``user`` set up, and a catalog of one offer eligible by ``rules``."""
+    await setup(api, redis_sync, user)
+    offer = {**CATALOG["offers"][0], "id": offer_id, "suitability": [], "eligibility": rules}
+    assert (await api.put("/v1/offers", json={**CATALOG, "offers": [offer]})).status_code == 200
+
+
+async def offer_on(api: Any, user: str, page: dict[str, Any]) -> str | None:
+    r = await api.post("/v1/decide", json={"user_id": user, "session_id": "now", "page": page})
+    return (r.json()["offer"] or {}).get("offer_id")
+
+
 async def test_rules_on_the_price_of_the_item_in_view(redis_url: str, redis_sync: redis.Redis) -> None:
     """`item.price` is a documented rule fact: the catalog's price of the item in view."""
-    async with api_client(
-        redis_url, model_poll_s=0.05, holdout_share=0.0, exploration_rate=0.0
-    ) as api:
-        await setup(api, redis_sync, "pia")
-        pricey = {**CATALOG["offers"][0], "id": "pricey-item", "suitability": [],
-                  "eligibility": ["context.page_type == 'product'", "item.price >= 20"]}
-        assert (await api.put("/v1/offers", json={**CATALOG, "offers": [pricey]})).status_code == 200
+    async with api_client(redis_url, model_poll_s=0.05, holdout_share=0.0, exploration_rate=0.0) as api:
+        await only_offer_with_rules(api, redis_sync, "pia", "pricey-item",
+                                    ["context.page_type == 'product'", "item.price >= 20"])
         await api.put("/v1/items", json={"items": [{"id": "coat", "price": 130.0}, {"id": "socks", "price": 5.0}]})
         await asyncio.sleep(0.15)  # workers pick the catalogs up
-        offers = {}
-        for item in ("coat", "socks"):
-            r = await api.post("/v1/decide", json={"user_id": "pia", "session_id": "now",
-                                                   "page": {"type": "product", "item_id": item}})
-            offers[item] = (r.json()["offer"] or {}).get("offer_id")
+        offers = {item: await offer_on(api, "pia", {"type": "product", "item_id": item}) for item in ("coat", "socks")}
         assert offers == {"coat": "pricey-item", "socks": None}, offers
 
 
 async def test_rules_on_the_device_and_country_the_storefront_sends(redis_url: str, redis_sync: redis.Redis) -> None:
-    async with api_client(
-        redis_url, model_poll_s=0.05, holdout_share=0.0, exploration_rate=0.0
-    ) as api:
-        await setup(api, redis_sync, "dev")
-        mobile = {**CATALOG["offers"][0], "id": "mobile-fr", "suitability": [],
-                  "eligibility": ["context.device == 'mobile'", "context.country == 'FR'"]}
-        assert (await api.put("/v1/offers", json={**CATALOG, "offers": [mobile]})).status_code == 200
+    async with api_client(redis_url, model_poll_s=0.05, holdout_share=0.0, exploration_rate=0.0) as api:
+        await only_offer_with_rules(api, redis_sync, "dev", "mobile-fr",
+                                    ["context.device == 'mobile'", "context.country == 'FR'"])
         await asyncio.sleep(0.15)
-        got = {}
-        for device, country in (("mobile", "FR"), ("desktop", "FR"), ("mobile", "DE")):
-            r = await api.post("/v1/decide", json={"user_id": "dev", "session_id": "now",
-                                                   "page": {"type": "cart", "device": device, "country": country}})
-            got[device, country] = (r.json()["offer"] or {}).get("offer_id")
+        got = {(device, country): await offer_on(api, "dev", {"type": "cart", "device": device, "country": country})
+               for device, country in (("mobile", "FR"), ("desktop", "FR"), ("mobile", "DE"))}
         assert got == {("mobile", "FR"): "mobile-fr", ("desktop", "FR"): None, ("mobile", "DE"): None}, got
