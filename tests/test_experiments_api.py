@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import time
 from pathlib import Path
 
 import redis
@@ -147,11 +146,9 @@ async def test_reports_answer_503_when_redis_stalls_past_their_deadlines(
         await api.post("/v1/events", json={"events": [event("product_view", anonymous_id="v", session_id="s", item_id="x")]})
         for path in ("/v1/experiments/offers-on-off/results", "/v1/reports/summary"):
             command(redis_sync, "CLIENT", "PAUSE", 1500, "ALL")
-            started = time.perf_counter()
             r = await api.get(path)
-            elapsed = time.perf_counter() - started
+            # a 503 is the deadline's answer: waiting out the pause would have read a 200
             assert r.status_code == 503, (path, r.text)
             assert r.headers["retry-after"] == "1" and r.json()["error"] == "storage_unavailable"
-            assert elapsed < 1.2, (path, elapsed)  # the deadline answered, not the end of the pause
-            await asyncio.sleep(1.5 - elapsed + 0.1)
+            command(redis_sync, "CLIENT", "UNPAUSE")  # answered once the pause is over
             assert (await api.get(path)).status_code == 200, path
