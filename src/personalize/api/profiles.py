@@ -11,14 +11,14 @@ from msgspec import Meta
 
 from personalize.api.errors import ApiError
 from personalize.api.ids import validated_id
+from personalize.domain.events import TraitName
 from personalize.domain.facts import session_with_totals
 from personalize.domain.profile import ProfileView, build_profile, cart_view
-from personalize.domain.state_ops import parse_item_entry
+from personalize.domain.state_ops import parse_item_entry, trait_text
 from personalize.service.runtime import Runtime
 from personalize.store.client import with_deadline
 from personalize.store.keys import customer_id
 
-TraitName = Annotated[str, Meta(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.-]+$")]
 TraitValue = Annotated[str, Meta(max_length=256)] | int | float | bool
 
 
@@ -50,12 +50,6 @@ class SessionView(msgspec.Struct, kw_only=True):
     cart: Any
 
 
-def _trait_str(v: str | float | bool) -> str:
-    if isinstance(v, bool):
-        return "true" if v else "false"
-    return str(v)
-
-
 @get("/v1/profiles/{user_id:str}", summary="The single customer view of a known user")
 async def get_profile(
     request: Request[Any, Any, Any],
@@ -83,7 +77,7 @@ async def patch_traits(request: Request[Any, Any, Any], user_id: FromPath[str], 
     now = runtime.clock.now()
     deadline = runtime.settings.redis_timeout_ms
     if data.traits:
-        await with_deadline(runtime.profiles.set_traits(cid, {k: _trait_str(v) for k, v in data.traits.items()}, now), deadline)
+        await with_deadline(runtime.profiles.set_traits(cid, {k: trait_text(v) for k, v in data.traits.items()}, now), deadline)
     if data.remove:
         await with_deadline(runtime.profiles.delete_traits(cid, list(data.remove)), deadline)
     state = await with_deadline(runtime.profiles.customer(cid), deadline)

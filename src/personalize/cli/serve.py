@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import os
 import shutil
 import signal
@@ -16,7 +17,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from personalize.offers.catalog import Catalog, CatalogError, load_catalog
+from personalize.offers.catalog import Catalog, CatalogError, parse_catalog
 from personalize.settings import SETTINGS_DOC, get_settings
 from personalize.store.embedded import EmbeddedRedis
 
@@ -73,27 +74,29 @@ def serve(
     """Run the API server (granian, uvloop). Starts an embedded Redis when REDIS_URL is unset."""
     settings = get_settings()
     data_dir = settings.data_dir
-    catalog = _offers_file(settings.offers_file) if settings.offers_file else None  # refused before anything starts
+    offers = _offers_file(settings.offers_file) if settings.offers_file else None  # refused before anything starts
     with redis_for_cli(data_dir, settings.redis_appendfsync, settings.redis_server_binary) as url:
-        if catalog is not None:
-            _apply_offers_file(url, settings.key_prefix, settings.offers_file, catalog)
+        if offers is not None:
+            _apply_offers_file(url, settings.key_prefix, settings.offers_file, *offers)
         _prepare_metrics_dir(data_dir)
         run_server(host or settings.host, port or settings.port, workers or settings.workers)
 
 
-def _offers_file(path: str) -> Catalog:
-    """PERSONALIZE_OFFERS_FILE, validated: a broken file stops `serve` with its problems."""
+def _offers_file(path: str) -> tuple[Catalog, str]:
+    """PERSONALIZE_OFFERS_FILE, validated, with the digest of the very bytes parsed: a broken
+    file stops `serve` with its problems."""
     try:
-        return load_catalog(path)
-    except (CatalogError, OSError) as exc:
+        data = Path(path).read_bytes()
+        fmt = "json" if Path(path).suffix.lower() == ".json" else "yaml"
+        return parse_catalog(data.decode("utf-8"), fmt), hashlib.sha256(data).hexdigest()
+    except (CatalogError, OSError, UnicodeDecodeError) as exc:
         problems = "; ".join(exc.problems[:5]) if isinstance(exc, CatalogError) else str(exc)
         console.print(f"[red]error:[/] PERSONALIZE_OFFERS_FILE {path}: {problems}", highlight=False)
         raise typer.Exit(2) from exc
 
 
-def _apply_offers_file(url: str, key_prefix: str, path: str, catalog: Catalog) -> None:
+def _apply_offers_file(url: str, key_prefix: str, path: str, catalog: Catalog, digest: str) -> None:
     import asyncio
-    import hashlib
 
     from personalize.store.client import make_async_client
     from personalize.store.keys import Keys
@@ -102,7 +105,7 @@ def _apply_offers_file(url: str, key_prefix: str, path: str, catalog: Catalog) -
     async def apply() -> bool:
         client = make_async_client(url, 2000)
         try:
-            return await OfferStore(client, Keys(key_prefix)).apply_file(catalog, hashlib.sha256(Path(path).read_bytes()).hexdigest())
+            return await OfferStore(client, Keys(key_prefix)).apply_file(catalog, digest)
         finally:
             await client.aclose()
 

@@ -159,7 +159,7 @@ def _ops_specific(event: ev.BaseEvent, type_: str, ts: float, sid: str | None, c
             ops.append(("HDEL", "shown", item))  # a click resets the repeat-demotion counter
         case ev.LeadForm(traits=traits):
             for name, value in traits.items():
-                ops.append(("HLATEST", "profile", f"trait:{name}", _trait(value), f"trait_ts:{name}", ts))
+                ops.append(("HLATEST", "profile", f"trait:{name}", trait_text(value), f"trait_ts:{name}", ts))
         case ev.Consent(granted=granted, withdrawn=withdrawn):
             for purpose in granted:
                 ops.append(("HLATEST", "profile", f"consent:{purpose}", "1", f"consent_ts:{purpose}", ts))
@@ -203,7 +203,8 @@ def _ctx_category(event: ev.BaseEvent) -> str | None:
     return event.context.category if event.context else None
 
 
-def _trait(value: str | float | bool) -> str:
+def trait_text(value: str | float | bool) -> str:
+    """How a trait value is stored (lead forms and PATCH /v1/profiles/{id}/traits alike)."""
     if isinstance(value, bool):
         return "true" if value else "false"
     return str(value)
